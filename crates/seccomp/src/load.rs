@@ -142,3 +142,113 @@ fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
+mod tests {
+    use std::io::{IoSliceMut, Read};
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixListener;
+
+    use berth_spec::Status;
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+
+    use super::*;
+
+    fn state(annotation_len: usize) -> ContainerState {
+        ContainerState {
+            oci_version: berth_spec::OCI_VERSION.into(),
+            id: "c1".into(),
+            status: Status::Creating,
+            pid: 4321,
+            bundle: "/run/bundle".into(),
+            rootfs: None,
+            created: None,
+            owner: None,
+            annotations: [("big".to_string(), "x".repeat(annotation_len))].into(),
+        }
+    }
+
+    /// Accepts one connection at `listener`: the whole message and the fds that came with it.
+    fn receive(listener: UnixListener) -> (Vec<u8>, Vec<OwnedFd>) {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let msg = rustix::net::recvmsg(
+            &conn,
+            &mut [IoSliceMut::new(&mut buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let fds: Vec<OwnedFd> = control
+            .drain()
+            .flat_map(|m| match m {
+                RecvAncillaryMessage::ScmRights(fds) => fds.collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        buf.truncate(msg.bytes);
+        conn.read_to_end(&mut buf).unwrap(); // the rest, up to the close
+        (buf, fds)
+    }
+
+    fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+        let (a, b) = (rustix::fs::fstat(a).unwrap(), rustix::fs::fstat(b).unwrap());
+        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    }
+
+    #[test]
+    fn sends_state_and_fd_then_closes() {
+        for annotation_len in [10, 1 << 20] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("agent.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            let agent = std::thread::spawn(move || receive(listener));
+            let fd = rustix::fs::memfd_create("listener", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+            let sent = state(annotation_len);
+            send_listener(fd.as_fd(), &path, &sent, 77, Some("MKNOD=/dev/null")).unwrap();
+
+            let (bytes, fds) = agent.join().unwrap();
+            let got: ProcessState = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(got.fds, ["seccompFd"]);
+            assert_eq!(got.pid, 77);
+            assert_eq!(got.metadata.as_deref(), Some("MKNOD=/dev/null"));
+            assert_eq!(got.oci_version, berth_spec::OCI_VERSION);
+            assert_eq!(got.state, sent);
+            assert_eq!(fds.len(), 1, "one fd, once");
+            assert!(same_file(fds[0].as_fd(), fd.as_fd()));
+        }
+    }
+
+    #[test]
+    fn metadata_is_left_out_when_there_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let agent = std::thread::spawn(move || receive(listener));
+        let fd = rustix::fs::memfd_create("listener", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        send_listener(fd.as_fd(), &path, &state(1), 5, None).unwrap();
+        let (bytes, _) = agent.join().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(json.get("metadata").is_none(), "{json}");
+        assert_eq!(json["state"]["id"], "c1");
+    }
+
+    #[test]
+    fn missing_agent_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nobody-listens.sock");
+        let fd = rustix::fs::memfd_create("listener", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let err = send_listener(fd.as_fd(), &path, &state(1), 5, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("seccomp listener {}", path.display())
+        );
+        let Error::Listener { source, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    }
+}
