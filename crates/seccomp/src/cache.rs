@@ -23,7 +23,7 @@ const MAGIC: &[u8; 8] = b"BERTHBPF";
 /// The layout of an entry; bump on any change.
 const FORMAT: u32 = 1;
 /// Bump when `compile` turns the same profile into different BPF.
-const COMPILER_REVISION: u32 = 1;
+const COMPILER_REVISION: u32 = 2;
 /// magic, format, flags, instruction count, key, checksum.
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 32 + 32;
 const MAX_ENTRY_LEN: usize = HEADER_LEN + MAX_INSTRUCTIONS * 8;

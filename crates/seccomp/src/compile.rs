@@ -7,7 +7,9 @@
 //!   syscalls of newer kernels and other architectures);
 //! - when two conditions of one entry compare the same argument (libseccomp allows one
 //!   comparison per argument in a rule), every condition of the entry becomes a rule of its
-//!   own, so the entry matches when any of them does.
+//!   own, so the entry matches when any of them does;
+//! - a deny-by-default profile answers syscalls newer than any it names with ENOSYS, not its
+//!   default errno (see `enosys`).
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -77,8 +79,8 @@ pub fn compile(profile: &Seccomp) -> Result<Program, Error> {
     if let Err(e) = ctx.set_ctl_optimize(2) {
         tracing::debug!(error = %e, "libseccomp cannot build a binary tree; linear filter");
     }
-    for (i, a) in arches.into_iter().enumerate() {
-        ctx.add_arch(a).map_err(|source| Error::Libseccomp {
+    for (i, a) in arches.iter().enumerate() {
+        ctx.add_arch(*a).map_err(|source| Error::Libseccomp {
             what: format!("architectures[{i}]: add {}", profile.architectures[i]),
             source,
         })?;
@@ -117,7 +119,19 @@ pub fn compile(profile: &Seccomp) -> Result<Program, Error> {
         tracing::debug!("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without SCMP_ACT_NOTIFY, dropped");
         filter_flags &= !flags::WAIT_KILLABLE_RECV;
     }
-    Program::new(export(&ctx)?, filter_flags)
+    let mut bpf = export(&ctx)?;
+    if crate::enosys::wanted(default) {
+        let mut covered = arches;
+        covered.extend(crate::enosys::native());
+        let names = profile
+            .syscalls
+            .iter()
+            .flat_map(|s| s.names.iter().map(String::as_str));
+        let mut prelude = crate::enosys::prelude(&covered, names);
+        prelude.append(&mut bpf);
+        bpf = prelude;
+    }
+    Program::new(bpf, filter_flags)
 }
 
 /// The BPF of a filter, exported by libseccomp into a memfd and read back.

@@ -22,6 +22,7 @@
 mod cache;
 mod compile;
 mod docker;
+mod enosys;
 mod features;
 mod load;
 

@@ -315,21 +315,31 @@ fn log_action_does_not_block() {
 fn deny_by_default_with_default_errno() {
     let mut p = Seccomp {
         default_action: "SCMP_ACT_ERRNO".into(),
-        default_errno_ret: Some(libc::ENOSYS as u32),
+        default_errno_ret: Some(libc::EUCLEAN as u32),
         ..Default::default()
     };
+    // rseq: a high number, so that getppid is below the last listed syscall on every arch.
     p.syscalls = vec![rule(
-        &["exit", "exit_group", "getpid"],
+        &["exit", "exit_group", "getpid", "rseq"],
         "SCMP_ACT_ALLOW",
         None,
         vec![],
     )];
     let end = in_child(&compile(&p).unwrap(), |_| {
-        // SAFETY: getpid has no preconditions.
-        if unsafe { libc::getpid() } <= 0 {
-            return 1;
+        // SAFETY: getpid and getppid have no preconditions; syscall 1000 does not exist.
+        unsafe {
+            if libc::getpid() <= 0 {
+                return 1;
+            }
+            if expect_errno(libc::syscall(libc::SYS_getppid), libc::EUCLEAN) != 0 {
+                return 2;
+            }
+            // Past the last listed syscall: ENOSYS rather than the default errno.
+            if expect_errno(libc::syscall(1000), libc::ENOSYS) != 0 {
+                return 3;
+            }
         }
-        expect_errno(mkdirat(MISSING_DIR), libc::ENOSYS)
+        0
     });
     assert_eq!(end, End::Exit(0));
 }
