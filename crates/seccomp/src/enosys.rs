@@ -17,7 +17,7 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// except for x32, which the kernel reports as x86-64).
 fn audit_arch(arch: ScmpArch) -> Option<u32> {
     Some(match arch {
-        ScmpArch::X8664 | ScmpArch::X32 => 0xc000_003e,
+        ScmpArch::X8664 | ScmpArch::X32 => AUDIT_ARCH_X86_64,
         ScmpArch::X86 => 0x4000_0003,
         ScmpArch::Arm => 0x4000_0028,
         ScmpArch::Aarch64 => 0xc000_00b7,

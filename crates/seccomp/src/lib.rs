@@ -10,7 +10,8 @@
 //! - [`compile_cached`] (or [`compile`]) in the runtime, before forking: libseccomp builds the
 //!   filter, which is exported as raw BPF into a [`Program`]. Compiling a large profile is the
 //!   slow part, so programs are cached on disk by a hash of the profile, the libseccomp version
-//!   and the architecture.
+//!   and the architecture. Deny-by-default programs begin with a short prelude that answers
+//!   syscalls newer than any the profile names with ENOSYS, as runc's do.
 //! - [`load`] in the container's init, as the last step before `execve`: one `seccomp(2)` call
 //!   with the program's flags; nothing is compiled or allocated there.
 //! - [`send_listener`] when the profile uses `SCMP_ACT_NOTIFY`: the listener fd that [`load`]
@@ -115,7 +116,13 @@ pub struct Program {
 impl Program {
     /// Builds a program from BPF instructions and `SECCOMP_FILTER_FLAG_*` bits.
     pub(crate) fn new(filter: Vec<libc::sock_filter>, flags: u32) -> Result<Program, Error> {
-        if filter.is_empty() || filter.len() > MAX_INSTRUCTIONS {
+        if filter.is_empty() {
+            return Err(Error::Export(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "empty program",
+            )));
+        }
+        if filter.len() > MAX_INSTRUCTIONS {
             return Err(Error::TooLong(filter.len()));
         }
         Ok(Program { filter, flags })
