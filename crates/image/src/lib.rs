@@ -8,22 +8,22 @@
 //! [`ImageStore::apply_layer_blob`], [`ImageStore::has_layer`] and [`ImageStore::register`].
 //! See `docs/image.md` for the design.
 
-//pub mod archive;
+pub mod archive;
 pub mod content;
 pub mod db;
 pub mod digest;
-//pub mod dockerfile;
+pub mod dockerfile;
 pub mod fsutil;
 pub mod layer;
 pub mod mount;
 pub mod reference;
 pub mod snapshot;
 pub mod spec;
-//mod store;
+mod store;
 pub mod util;
 
 pub use digest::Digest;
 pub use layer::{Change, ChangeKind};
 pub use reference::Reference;
 pub use snapshot::{Driver, Mount, Snapshotter};
-//pub use store::*;
+pub use store::*;

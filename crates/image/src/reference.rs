@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+
 use crate::digest::Digest;
 
 /// The registry Docker Hub names resolve to.
@@ -268,6 +269,19 @@ impl fmt::Debug for Reference {
     }
 }
 
+impl serde::Serialize for Reference {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reference {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Reference::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Reference {
     type Err = ReferenceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -331,7 +345,7 @@ mod tests {
         }
         assert!(matches!(Reference::parse("Busybox"), Err(ReferenceError::Uppercase(_))));
         assert!(matches!(
-            Reference::parse(&"a".repeat(64).replace('a', "b")),
+            Reference::parse(&"z".repeat(64)),
             Ok(_)
         ));
         assert!(matches!(

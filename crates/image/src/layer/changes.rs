@@ -354,6 +354,6 @@ mod tests {
         assert_eq!(format_changes(&ch[..1]), "C /etc\n");
         let all = compare_trees(None, &a).unwrap();
         assert!(all.iter().all(|c| c.kind == ChangeKind::Added));
-        assert_eq!(all.len(), 7);
+        assert_eq!(all.len(), 6);
     }
 }
