@@ -94,10 +94,12 @@ pub fn clean_components(p: &Path) -> Option<Vec<&OsStr>> {
 }
 
 fn openat2_beneath(dir: BorrowedFd<'_>, path: &OsStr) -> Result<OwnedFd, Errno> {
+    // The final component follows the same rule as the others: a symlink is followed only
+    // while it stays beneath `dir` (O_NOFOLLOW would make every symlink a "not a directory").
     rustix::fs::openat2(
         dir,
         path,
-        DIR_FLAGS,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
     )

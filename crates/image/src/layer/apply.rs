@@ -235,11 +235,8 @@ impl<'a> Unpacker<'a> {
         }
         let rel: PathBuf = comps.iter().collect();
         let create_hardlink_target = if kind == tar::EntryType::Link {
-            let target = e
-                .link_name()
-                .map_err(LayerError::Read)?
-                .ok_or_else(|| unsafe_entry(&path, "hard link without a target"))?
-                .into_owned();
+            let raw = e.link_name_bytes().ok_or_else(|| unsafe_entry(&path, "hard link without a target"))?;
+            let target = PathBuf::from(OsStr::from_bytes(&raw));
             if target.has_root() {
                 return Err(unsafe_entry(&path, "hard link target is an absolute path"));
             }
