@@ -90,6 +90,13 @@ fn lifecycle() {
     m.destroy().unwrap();
     assert!(!dir.exists());
     m.destroy().unwrap();
+    // Nothing of the test is left once its guard is gone.
+    let parents = g.parent_dirs();
+    assert!(parents.iter().all(|d| d.is_dir()));
+    drop(g);
+    for d in parents {
+        assert!(!d.exists(), "{} was left", d.display());
+    }
 }
 
 #[test]

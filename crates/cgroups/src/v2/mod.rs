@@ -196,6 +196,7 @@ impl crate::Manager for Manager {
 
     fn apply(&self, r: &LinuxResources) -> Result<(), Error> {
         let dir = self.dir()?;
+        crate::require_dir(dir)?;
         let wanted = needed(r);
         if !wanted.is_empty() {
             enable_controllers(dir, &wanted);

@@ -35,6 +35,11 @@ impl Guard {
         self.leaves.push(paths.clone());
     }
 
+    /// The directories of the test's parent cgroup, which dropping the guard removes.
+    pub fn parent_dirs(&self) -> Vec<PathBuf> {
+        dirs(&self.parent)
+    }
+
     /// Starts `argv` and keeps it to kill at the end; returns its pid.
     pub fn spawn(&mut self, argv: &[&str]) -> i32 {
         let child = Command::new(argv[0])
