@@ -14,7 +14,7 @@ mod changes;
 mod write;
 
 pub use apply::{Applied, ApplyOptions, apply_layer};
-pub use changes::{Change, ChangeKind, changes_overlay, compare_trees, format_changes};
+pub use changes::{Change, ChangeKind, as_pairs, changes_overlay, compare_trees, format_changes};
 pub use write::{DiffSource, TarWriter, write_changes, write_tree};
 
 use std::io;

@@ -256,7 +256,7 @@ pub fn docker_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
     let config = serde_json::to_vec(&config).unwrap();
     let config_name = format!("{}.json", Digest::of(&config).hex());
     let mut b = tar::Builder::new(Vec::new());
-    let mut add = |b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
+    let add = |b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(0o644);
