@@ -738,59 +738,44 @@ impl ImageStore {
         Ok(out)
     }
 
-    /// `docker history`: newest first; each non-empty entry carries the size of its layer and,
-    /// where a local image has that layer on top, that image's id and tags.
+    /// `docker history`: newest first; each non-empty entry carries the size of its layer.
+    /// As Docker does, the newest entries get the ids (and tags) of the image and then of its
+    /// parent chain (images built or committed here), the rest show as `<missing>` (None).
     pub fn history(&self, reference: &str) -> Result<Vec<HistoryEntry>> {
         let id = self.resolve(reference)?;
         let img = self.inspect_id(&id)?;
         let sizes = self.layer_sizes()?;
-        // Local images by top chain id (the image itself first).
-        let mut by_top: HashMap<String, Digest> = HashMap::new();
-        for other in self.all_image_ids()? {
-            if let Ok(ls) = self.layers_of(&other) {
-                if let Some(top) = ls.last() {
-                    by_top.entry(top.chain_id.to_string()).or_insert(other);
-                }
-            }
-        }
-        if let Some(top) = img.layers.last() {
-            by_top.insert(top.chain_id.to_string(), id.clone());
-        }
         let mut layer_idx = 0usize;
         let mut out = Vec::new();
-        let n_layers = img.layers.len();
-        let last_non_empty = img.history.iter().rposition(|h| !h.empty_layer);
-        for (i, h) in img.history.iter().enumerate() {
-            let (size, chain) = if h.empty_layer || layer_idx >= n_layers {
-                (0, None)
+        for h in &img.history {
+            let size = if h.empty_layer || layer_idx >= img.layers.len() {
+                0
             } else {
                 let l = &img.layers[layer_idx];
                 layer_idx += 1;
-                (sizes.get(&l.chain_id.to_string()).map(|s| s.0).unwrap_or(0), Some(l.chain_id.to_string()))
-            };
-            let mut entry_id = chain.as_ref().and_then(|c| by_top.get(c)).cloned();
-            // Docker shows the image id on the newest entry.
-            if i + 1 == img.history.len() || (Some(i) == last_non_empty && entry_id.as_ref() == Some(&id)) {
-                entry_id = Some(id.clone());
-            }
-            if entry_id.as_ref() == Some(&id) && i + 1 != img.history.len() {
-                entry_id = None;
-            }
-            let tags = match &entry_id {
-                Some(eid) => Self::split_names(&self.names_of(eid)?).0,
-                None => Vec::new(),
+                sizes.get(&l.chain_id.to_string()).map(|s| s.0).unwrap_or(0)
             };
             out.push(HistoryEntry {
-                id: entry_id,
+                id: None,
                 created: h.created.clone(),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 size,
                 comment: h.comment.clone().unwrap_or_default(),
                 empty_layer: h.empty_layer,
-                tags,
+                tags: Vec::new(),
             });
         }
         out.reverse();
+        let mut cur = Some(id);
+        for e in out.iter_mut() {
+            let Some(i) = cur.take() else { break };
+            if !self.image_exists(&i)? {
+                break;
+            }
+            e.tags = Self::split_names(&self.names_of(&i)?).0;
+            cur = self.image_row(&i)?.0;
+            e.id = Some(i);
+        }
         Ok(out)
     }
 
