@@ -17,7 +17,11 @@ pub enum ContentError {
     #[error("blob digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("blob {digest} size mismatch: expected {expected} bytes, got {actual}")]
-    SizeMismatch { digest: Digest, expected: u64, actual: u64 },
+    SizeMismatch {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
     #[error("content store {path}")]
     Io {
         path: PathBuf,
@@ -27,7 +31,10 @@ pub enum ContentError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ContentError + '_ {
-    move |source| ContentError::Io { path: path.to_path_buf(), source }
+    move |source| ContentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The content store under `<root>` (`blobs/sha256`, `ingest`).
@@ -49,7 +56,9 @@ impl ContentStore {
                 let _ = fs::remove_file(e.path());
             }
         }
-        Ok(ContentStore { root: root.to_path_buf() })
+        Ok(ContentStore {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -119,7 +128,12 @@ impl ContentStore {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ContentError::Io { path: w.path.clone(), source: e }),
+                Err(e) => {
+                    return Err(ContentError::Io {
+                        path: w.path.clone(),
+                        source: e,
+                    });
+                }
             };
             w.write_all(&buf[..n]).map_err(io_err(&self.root))?;
         }
@@ -129,10 +143,17 @@ impl ContentStore {
     /// A streaming writer into `ingest/`: write the bytes (as they arrive from a download, an
     /// archive…), then [`Ingest::commit`] verifies digest and size and renames the blob in.
     /// Dropping it without commit removes the ingest file.
-    pub fn writer(&self, expected: Option<Digest>, size: Option<u64>) -> Result<Ingest, ContentError> {
+    pub fn writer(
+        &self,
+        expected: Option<Digest>,
+        size: Option<u64>,
+    ) -> Result<Ingest, ContentError> {
         let name = format!(
             "{}-{}",
-            expected.as_ref().map(|d| d.hex().to_string()).unwrap_or_else(|| "unknown".into()),
+            expected
+                .as_ref()
+                .map(|d| d.hex().to_string())
+                .unwrap_or_else(|| "unknown".into()),
             crate::util::random_hex(8)
         );
         let path = self.root.join("ingest").join(name);
@@ -194,17 +215,26 @@ impl Ingest {
         let len = actual.len();
         let actual = actual.finish();
         if let Some(f) = self.file.take() {
-            f.into_inner()
-                .map_err(|e| ContentError::Io { path: self.path.clone(), source: e.into_error() })?;
+            f.into_inner().map_err(|e| ContentError::Io {
+                path: self.path.clone(),
+                source: e.into_error(),
+            })?;
         }
         if let Some(expected) = &self.expected {
             if *expected != actual {
-                return Err(ContentError::DigestMismatch { expected: expected.clone(), actual });
+                return Err(ContentError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual,
+                });
             }
         }
         if let Some(size) = self.size {
             if size != len {
-                return Err(ContentError::SizeMismatch { digest: actual, expected: size, actual: len });
+                return Err(ContentError::SizeMismatch {
+                    digest: actual,
+                    expected: size,
+                    actual: len,
+                });
             }
         }
         let dest = self.store.path(&actual);
@@ -260,7 +290,9 @@ mod tests {
         assert_eq!(cs.read(&d).unwrap(), b"hello");
         // wrong digest: error, nothing left
         let wrong = Digest::of(b"other");
-        let e = cs.write_from(&mut &b"hello!"[..], Some(wrong.clone()), None).unwrap_err();
+        let e = cs
+            .write_from(&mut &b"hello!"[..], Some(wrong.clone()), None)
+            .unwrap_err();
         assert!(matches!(e, ContentError::DigestMismatch { .. }));
         assert!(!cs.contains(&wrong));
         assert!(!cs.contains(&Digest::of(b"hello!")));
@@ -280,7 +312,9 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    let (d, n) = cs.write_from(&mut &data[..], Some(want.clone()), Some(data.len() as u64)).unwrap();
+                    let (d, n) = cs
+                        .write_from(&mut &data[..], Some(want.clone()), Some(data.len() as u64))
+                        .unwrap();
                     assert_eq!(d, want);
                     assert_eq!(n, data.len() as u64);
                 });

@@ -76,14 +76,23 @@ pub struct Db {
 impl Db {
     /// Opens (creating) the database at `path` and its schema.
     pub fn open(path: &Path) -> Result<Db, DbError> {
-        let open = |source| DbError::Open { path: path.to_path_buf(), source };
+        let open = |source| DbError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
         let conn = Connection::open(path).map_err(open)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(open)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(open)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open)?;
         conn.execute_batch(SCHEMA).map_err(open)?;
-        Ok(Db { conn: Mutex::new(conn) })
+        Ok(Db {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// The connection, for reads (a poisoned lock is recovered: SQLite kept it consistent).
@@ -92,7 +101,10 @@ impl Db {
     }
 
     /// Runs `f` in one transaction, committed when it returns Ok.
-    pub fn tx<T, E: From<DbError>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub fn tx<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut c = self.conn();
         let tx = c.transaction().map_err(|e| E::from(DbError::Sql(e)))?;
         let v = f(&tx)?;

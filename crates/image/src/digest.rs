@@ -43,8 +43,14 @@ impl Digest {
 
     /// A digest from its 64 lowercase hex digits.
     pub fn from_hex(hex: &str) -> Option<Digest> {
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Some(Digest { hex: hex.to_string() })
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Some(Digest {
+                hex: hex.to_string(),
+            })
         } else {
             None
         }
@@ -52,7 +58,9 @@ impl Digest {
 
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Digest {
-        Digest { hex: hex::encode(Sha256::digest(data)) }
+        Digest {
+            hex: hex::encode(Sha256::digest(data)),
+        }
     }
 
     /// The 64 hex digits.
@@ -139,7 +147,9 @@ impl Hasher {
         self.len == 0
     }
     pub fn finish(self) -> Digest {
-        Digest { hex: hex::encode(self.sha.finalize()) }
+        Digest {
+            hex: hex::encode(self.sha.finalize()),
+        }
     }
 }
 
@@ -151,7 +161,10 @@ pub struct HashReader<R> {
 
 impl<R: Read> HashReader<R> {
     pub fn new(inner: R) -> Self {
-        HashReader { inner, hasher: Hasher::new() }
+        HashReader {
+            inner,
+            hasher: Hasher::new(),
+        }
     }
     /// Reads (and hashes) everything left.
     pub fn drain(&mut self) -> io::Result<u64> {
@@ -185,7 +198,10 @@ pub struct HashWriter<W> {
 
 impl<W: Write> HashWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashWriter { inner, hasher: Hasher::new() }
+        HashWriter {
+            inner,
+            hasher: Hasher::new(),
+        }
     }
     pub fn len(&self) -> u64 {
         self.hasher.len()
@@ -224,8 +240,14 @@ mod tests {
         assert_eq!(Digest::parse(&d.to_string()).ok(), Some(d.clone()));
         assert_eq!(d.short(), "e3b0c44298fc");
         assert!(Digest::parse("sha256:abc").is_err());
-        assert!(Digest::parse("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").is_err());
-        assert!(matches!(Digest::parse("sha512:00"), Err(DigestError::Algorithm(_))));
+        assert!(
+            Digest::parse("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+                .is_err()
+        );
+        assert!(matches!(
+            Digest::parse("sha512:00"),
+            Err(DigestError::Algorithm(_))
+        ));
         assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_err());
     }
 

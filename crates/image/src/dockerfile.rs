@@ -11,7 +11,9 @@ use crate::spec::{ContainerConfig, Healthcheck};
 /// Errors of change parsing.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
-    #[error("change {0:?}: unknown instruction; use one of CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR")]
+    #[error(
+        "change {0:?}: unknown instruction; use one of CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR"
+    )]
     Unknown(String),
     #[error("change {0:?}: {1}")]
     Invalid(String, &'static str),
@@ -35,7 +37,10 @@ fn json_array(rest: &str) -> Option<Vec<String>> {
 }
 
 fn shell_form(cfg: &ContainerConfig, rest: &str) -> Vec<String> {
-    let mut v = cfg.shell.clone().unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]);
+    let mut v = cfg
+        .shell
+        .clone()
+        .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]);
     v.push(rest.trim().to_string());
     v
 }
@@ -45,12 +50,19 @@ fn key_values(rest: &str, line: &str) -> Result<Vec<(String, String)>, ChangeErr
     let rest = rest.trim();
     let first = rest.split_whitespace().next().unwrap_or("");
     if !first.contains('=') {
-        let (k, v) = rest.split_once(char::is_whitespace).ok_or(ChangeError::Invalid(line.to_string(), "expected KEY=VALUE or KEY VALUE"))?;
+        let (k, v) = rest
+            .split_once(char::is_whitespace)
+            .ok_or(ChangeError::Invalid(
+                line.to_string(),
+                "expected KEY=VALUE or KEY VALUE",
+            ))?;
         return Ok(vec![(k.to_string(), unquote(v.trim()))]);
     }
     let mut out = Vec::new();
     for word in words(rest) {
-        let (k, v) = word.split_once('=').ok_or(ChangeError::Invalid(line.to_string(), "expected KEY=VALUE"))?;
+        let (k, v) = word
+            .split_once('=')
+            .ok_or(ChangeError::Invalid(line.to_string(), "expected KEY=VALUE"))?;
         if k.is_empty() {
             return Err(ChangeError::Invalid(line.to_string(), "empty key"));
         }
@@ -112,13 +124,17 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         return None;
     }
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_end == 0 {
             return None;
         }
         let n: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_end] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -137,7 +153,9 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 /// Applies one change line.
 pub fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<(), ChangeError> {
     let line_t = line.trim();
-    let (instr, rest) = line_t.split_once(char::is_whitespace).unwrap_or((line_t, ""));
+    let (instr, rest) = line_t
+        .split_once(char::is_whitespace)
+        .unwrap_or((line_t, ""));
     let rest = rest.trim();
     let invalid = |why| ChangeError::Invalid(line.to_string(), why);
     match instr.to_ascii_uppercase().as_str() {
@@ -166,7 +184,11 @@ pub fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<(), ChangeE
         "EXPOSE" => {
             let ports = cfg.exposed_ports.get_or_insert_with(BTreeMap::new);
             for p in words(rest) {
-                let p = if p.contains('/') { p.to_ascii_lowercase() } else { format!("{p}/tcp") };
+                let p = if p.contains('/') {
+                    p.to_ascii_lowercase()
+                } else {
+                    format!("{p}/tcp")
+                };
                 let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
                 let ok_num = num.split('-').all(|n| n.parse::<u16>().is_ok());
                 if !ok_num || !["tcp", "udp", "sctp"].contains(&proto) {
@@ -212,10 +234,15 @@ pub fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<(), ChangeE
             if rest.is_empty() {
                 return Err(invalid("ONBUILD needs an instruction"));
             }
-            cfg.on_build.get_or_insert_with(Vec::new).push(rest.to_string());
+            cfg.on_build
+                .get_or_insert_with(Vec::new)
+                .push(rest.to_string());
         }
         "HEALTHCHECK" => {
-            cfg.healthcheck = Some(parse_healthcheck(rest).ok_or(invalid("HEALTHCHECK takes NONE or [OPTIONS] CMD command"))?);
+            cfg.healthcheck = Some(
+                parse_healthcheck(rest)
+                    .ok_or(invalid("HEALTHCHECK takes NONE or [OPTIONS] CMD command"))?,
+            );
         }
         _ => return Err(ChangeError::Unknown(line.to_string())),
     }
@@ -282,8 +309,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.cmd.as_deref().unwrap(), ["/bin/sh", "-c", "echo hi"]);
-        assert_eq!(c.entrypoint.as_deref().unwrap(), ["/bin/sh", "-c", "/entry.sh"]);
-        assert_eq!(c.env.as_deref().unwrap(), ["B=two words", "C=3", "A=override"]);
+        assert_eq!(
+            c.entrypoint.as_deref().unwrap(),
+            ["/bin/sh", "-c", "/entry.sh"]
+        );
+        assert_eq!(
+            c.env.as_deref().unwrap(),
+            ["B=two words", "C=3", "A=override"]
+        );
         assert_eq!(c.labels.as_ref().unwrap()["x"], "y");
         assert!(c.exposed_ports.as_ref().unwrap().contains_key("80/tcp"));
         assert!(c.exposed_ports.as_ref().unwrap().contains_key("53/udp"));
@@ -301,7 +334,10 @@ mod tests {
     #[test]
     fn bad_changes() {
         let mut c = ContainerConfig::default();
-        assert!(matches!(apply_change(&mut c, "RUN x"), Err(ChangeError::Unknown(_))));
+        assert!(matches!(
+            apply_change(&mut c, "RUN x"),
+            Err(ChangeError::Unknown(_))
+        ));
         assert!(apply_change(&mut c, "EXPOSE http").is_err());
         assert!(apply_change(&mut c, "USER").is_err());
         assert!(apply_change(&mut c, "HEALTHCHECK --bogus=1 CMD x").is_err());

@@ -165,7 +165,9 @@ fn resolve_dir_walk(
             Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
                 // O_NOFOLLOW met a symlink (ELOOP) or a file: treat a symlink as an escape.
                 match try_lstat_at(cur.as_fd(), c).map_err(ResolveError::Io)? {
-                    Some(st) if file_type(&st) == FileType::Symlink => return Err(ResolveError::Escape),
+                    Some(st) if file_type(&st) == FileType::Symlink => {
+                        return Err(ResolveError::Escape);
+                    }
                     _ => return Err(ResolveError::NotDir),
                 }
             }
@@ -206,7 +208,10 @@ pub fn clear_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
 /// Removes a directory tree of ours by path (no error when absent).
 pub fn remove_tree(path: &Path) -> io::Result<()> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot remove a root"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot remove a root",
+        ));
     };
     let pfd = match open_dir(parent) {
         Ok(fd) => fd,
@@ -267,9 +272,16 @@ fn walk_in(
     f: &mut dyn FnMut(&WalkEntry<'_>) -> io::Result<Walk>,
 ) -> io::Result<()> {
     for name in list_dir(dir)? {
-        let Some(st) = try_lstat_at(dir, &name)? else { continue };
+        let Some(st) = try_lstat_at(dir, &name)? else {
+            continue;
+        };
         path.push(&name);
-        let what = f(&WalkEntry { parent: dir, name: &name, path, stat: &st })?;
+        let what = f(&WalkEntry {
+            parent: dir,
+            name: &name,
+            path,
+            stat: &st,
+        })?;
         if what == Walk::Continue && is_dir(&st) {
             match open_subdir(dir, &name) {
                 Ok(sub) => walk_in(sub.as_fd(), path, f)?,
@@ -360,7 +372,12 @@ pub fn get_xattr(dir: BorrowedFd<'_>, name: &OsStr, key: &str) -> io::Result<Opt
 }
 
 /// Sets an xattr on `name` in `dir` without following a final symlink.
-pub fn set_xattr_at(dir: BorrowedFd<'_>, name: &OsStr, key: &OsStr, value: &[u8]) -> io::Result<()> {
+pub fn set_xattr_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    key: &OsStr,
+    value: &[u8],
+) -> io::Result<()> {
     let p = proc_fd_path(dir, name);
     Ok(rustix::fs::lsetxattr(&p, key, value, XattrFlags::empty())?)
 }
@@ -372,9 +389,20 @@ pub fn set_xattr_fd(fd: BorrowedFd<'_>, key: &OsStr, value: &[u8]) -> io::Result
 
 /// Sets atime/mtime of `name` in `dir` without following a final symlink.
 pub fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, secs: i64, nanos: u32) -> io::Result<()> {
-    let t = rustix::fs::Timespec { tv_sec: secs, tv_nsec: nanos as _ };
-    let ts = Timestamps { last_access: t, last_modification: t };
-    Ok(rustix::fs::utimensat(dir, name, &ts, AtFlags::SYMLINK_NOFOLLOW)?)
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: nanos as _,
+    };
+    let ts = Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    Ok(rustix::fs::utimensat(
+        dir,
+        name,
+        &ts,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?)
 }
 
 /// Copies the tree below `src` into the (existing, empty) directory `dst` (both ours):
@@ -383,7 +411,11 @@ pub fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, secs: i64, nanos: u32) ->
 pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
     let s = open_dir(src)?;
     let d = open_dir(dst)?;
-    let mut cx = CopyCx { dst_root: dst.to_path_buf(), links: HashMap::new(), dirs: Vec::new() };
+    let mut cx = CopyCx {
+        dst_root: dst.to_path_buf(),
+        links: HashMap::new(),
+        dirs: Vec::new(),
+    };
     copy_in(s.as_fd(), d.as_fd(), &mut PathBuf::new(), &mut cx)?;
     // The root itself: owner, mode, xattrs.
     let st = rustix::fs::fstat(&s)?;
@@ -421,13 +453,29 @@ pub fn resolve_io(e: ResolveError) -> io::Error {
 
 /// Sets atime/mtime of an open file.
 pub fn set_times_fd(fd: BorrowedFd<'_>, secs: i64, nanos: u32) -> io::Result<()> {
-    let t = rustix::fs::Timespec { tv_sec: secs, tv_nsec: nanos as _ };
-    Ok(rustix::fs::futimens(fd, &Timestamps { last_access: t, last_modification: t })?)
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: nanos as _,
+    };
+    Ok(rustix::fs::futimens(
+        fd,
+        &Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+    )?)
 }
 
-fn copy_in(s: BorrowedFd<'_>, d: BorrowedFd<'_>, rel: &mut PathBuf, cx: &mut CopyCx) -> io::Result<()> {
+fn copy_in(
+    s: BorrowedFd<'_>,
+    d: BorrowedFd<'_>,
+    rel: &mut PathBuf,
+    cx: &mut CopyCx,
+) -> io::Result<()> {
     for name in list_dir(s)? {
-        let Some(st) = try_lstat_at(s, &name)? else { continue };
+        let Some(st) = try_lstat_at(s, &name)? else {
+            continue;
+        };
         rel.push(&name);
         copy_entry(s, d, &name, &st, rel, cx)?;
         if is_dir(&st) {
@@ -468,7 +516,12 @@ fn copy_entry(
             cx.dirs.push((rel.to_path_buf(), *st));
         }
         FileType::RegularFile => {
-            let src = rustix::fs::openat(s, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let src = rustix::fs::openat(
+                s,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
             let dst = rustix::fs::openat(
                 d,
                 name,
@@ -490,7 +543,12 @@ fn copy_entry(
 }
 
 /// Owner, mode, xattrs and times of `name` in `d`, copied from `st` and `name` in `s`.
-pub fn copy_meta_at(s: BorrowedFd<'_>, d: BorrowedFd<'_>, name: &OsStr, st: &Stat) -> io::Result<()> {
+pub fn copy_meta_at(
+    s: BorrowedFd<'_>,
+    d: BorrowedFd<'_>,
+    name: &OsStr,
+    st: &Stat,
+) -> io::Result<()> {
     let ft = file_type(st);
     rustix::fs::chownat(
         d,
@@ -500,7 +558,12 @@ pub fn copy_meta_at(s: BorrowedFd<'_>, d: BorrowedFd<'_>, name: &OsStr, st: &Sta
         AtFlags::SYMLINK_NOFOLLOW,
     )?;
     if ft != FileType::Symlink {
-        rustix::fs::chmodat(d, name, Mode::from_raw_mode(st.st_mode & 0o7777), AtFlags::empty())?;
+        rustix::fs::chmodat(
+            d,
+            name,
+            Mode::from_raw_mode(st.st_mode & 0o7777),
+            AtFlags::empty(),
+        )?;
     }
     for (k, v) in get_xattrs(s, name)? {
         if let Err(e) = set_xattr_at(d, name, &k, &v) {
@@ -559,7 +622,8 @@ pub fn copy_data(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, len: u64) -> io::Resu
 
 /// A C string from an OsStr (names from tar headers or the kernel never hold NUL).
 pub fn cstr(s: &OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name holds a NUL byte"))
+    CString::new(s.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name holds a NUL byte"))
 }
 
 /// Bytes of a CStr as an OsStr.

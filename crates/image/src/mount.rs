@@ -54,12 +54,21 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<(), MountError> {
 }
 
 /// [`mount_all`] with an explicit overlay strategy (tests use `Legacy` to cover old kernels).
-pub fn mount_all_with(mounts: &[Mount], target: &Path, strategy: Strategy) -> Result<(), MountError> {
+pub fn mount_all_with(
+    mounts: &[Mount],
+    target: &Path,
+    strategy: Strategy,
+) -> Result<(), MountError> {
     for m in mounts {
         match m.kind.as_str() {
             "bind" => mount_bind(m, target)?,
             "overlay" => mount_overlay(m, target, strategy)?,
-            _ => return Err(MountError::Unsupported { kind: m.kind.clone(), target: target.to_path_buf() }),
+            _ => {
+                return Err(MountError::Unsupported {
+                    kind: m.kind.clone(),
+                    target: target.to_path_buf(),
+                });
+            }
         }
     }
     Ok(())
@@ -67,20 +76,28 @@ pub fn mount_all_with(mounts: &[Mount], target: &Path, strategy: Strategy) -> Re
 
 /// Unmounts `target` (lazily: busy trees detach and go when released).
 pub fn unmount(target: &Path) -> Result<(), MountError> {
-    rustix::mount::unmount(target, UnmountFlags::DETACH)
-        .map_err(|e| MountError::Unmount { target: target.to_path_buf(), source: e.into() })
+    rustix::mount::unmount(target, UnmountFlags::DETACH).map_err(|e| MountError::Unmount {
+        target: target.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 fn merr(m: &Mount, target: &Path, step: &'static str) -> impl FnOnce(Errno) -> MountError {
     let kind = m.kind.clone();
     let target = target.to_path_buf();
-    move |e| MountError::Mount { kind, target, step, source: e.into() }
+    move |e| MountError::Mount {
+        kind,
+        target,
+        step,
+        source: e.into(),
+    }
 }
 
 fn mount_bind(m: &Mount, target: &Path) -> Result<(), MountError> {
     let recursive = m.options.iter().any(|o| o == "rbind");
     if recursive {
-        rustix::mount::mount_bind_recursive(m.source.as_str(), target).map_err(merr(m, target, "bind"))?;
+        rustix::mount::mount_bind_recursive(m.source.as_str(), target)
+            .map_err(merr(m, target, "bind"))?;
     } else {
         rustix::mount::mount_bind(m.source.as_str(), target).map_err(merr(m, target, "bind"))?;
     }
@@ -98,10 +115,16 @@ struct OverlayOpts {
 }
 
 fn parse_overlay(m: &Mount) -> OverlayOpts {
-    let mut o = OverlayOpts { lowers: Vec::new(), others: Vec::new(), ro: false };
+    let mut o = OverlayOpts {
+        lowers: Vec::new(),
+        others: Vec::new(),
+        ro: false,
+    };
     for opt in &m.options {
         match opt.split_once('=') {
-            Some(("lowerdir", v)) => o.lowers.extend(v.split(':').filter(|s| !s.is_empty()).map(str::to_string)),
+            Some(("lowerdir", v)) => o
+                .lowers
+                .extend(v.split(':').filter(|s| !s.is_empty()).map(str::to_string)),
             Some((k, v)) => o.others.push((k.to_string(), Some(v.to_string()))),
             None if opt == "ro" => o.ro = true,
             None if opt == "rw" => {}
@@ -135,7 +158,8 @@ fn mount_overlay_new_api(m: &Mount, o: &OverlayOpts, target: &Path) -> Result<()
         Err(Errno::NOSYS) => return Err(NewApi::Unsupported),
         Err(e) => return Err(fail("fsopen")(e)),
     };
-    rustix::mount::fsconfig_set_string(&fs, "source", "overlay").map_err(fail("fsconfig source"))?;
+    rustix::mount::fsconfig_set_string(&fs, "source", "overlay")
+        .map_err(fail("fsconfig source"))?;
     for (i, l) in o.lowers.iter().enumerate() {
         match rustix::mount::fsconfig_set_string(&fs, "lowerdir+", l.as_str()) {
             Ok(()) => {}
@@ -146,15 +170,27 @@ fn mount_overlay_new_api(m: &Mount, o: &OverlayOpts, target: &Path) -> Result<()
     }
     for (k, v) in &o.others {
         match v {
-            Some(v) => rustix::mount::fsconfig_set_string(&fs, k.as_str(), v.as_str()).map_err(fail("fsconfig"))?,
+            Some(v) => rustix::mount::fsconfig_set_string(&fs, k.as_str(), v.as_str())
+                .map_err(fail("fsconfig"))?,
             None => rustix::mount::fsconfig_set_flag(&fs, k.as_str()).map_err(fail("fsconfig"))?,
         }
     }
     rustix::mount::fsconfig_create(&fs).map_err(fail("fsconfig create"))?;
-    let attrs = if o.ro { MountAttrFlags::MOUNT_ATTR_RDONLY } else { MountAttrFlags::empty() };
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(fail("fsmount"))?;
-    rustix::mount::move_mount(&mnt, "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(fail("move_mount"))?;
+    let attrs = if o.ro {
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+    } else {
+        MountAttrFlags::empty()
+    };
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+        .map_err(fail("fsmount"))?;
+    rustix::mount::move_mount(
+        &mnt,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(fail("move_mount"))?;
     Ok(())
 }
 
@@ -163,7 +199,11 @@ fn page_size() -> usize {
 }
 
 fn mount_overlay_legacy(m: &Mount, o: &OverlayOpts, target: &Path) -> Result<(), MountError> {
-    let flags = if o.ro { MountFlags::RDONLY } else { MountFlags::empty() };
+    let flags = if o.ro {
+        MountFlags::RDONLY
+    } else {
+        MountFlags::empty()
+    };
     let data = |lowers: &[String]| {
         let mut parts = Vec::new();
         if !lowers.is_empty() {
@@ -179,26 +219,42 @@ fn mount_overlay_legacy(m: &Mount, o: &OverlayOpts, target: &Path) -> Result<(),
     };
     let full = data(&o.lowers);
     if full.len() < page_size() {
-        let data_c = CString::new(full).map_err(|_| merr(m, target, "mount options")(Errno::INVAL))?;
+        let data_c =
+            CString::new(full).map_err(|_| merr(m, target, "mount options")(Errno::INVAL))?;
         return rustix::mount::mount("overlay", target, "overlay", flags, Some(data_c.as_c_str()))
             .map_err(merr(m, target, "mount"));
     }
     // Too long for one page: relative lower names from their common directory.
-    let dirs: Vec<&Path> = o.lowers.iter().map(|l| Path::new(l.as_str()).parent().unwrap_or(Path::new("/"))).collect();
+    let dirs: Vec<&Path> = o
+        .lowers
+        .iter()
+        .map(|l| Path::new(l.as_str()).parent().unwrap_or(Path::new("/")))
+        .collect();
     let Some(base) = dirs.first().copied() else {
         return Err(merr(m, target, "mount")(Errno::INVAL));
     };
     if dirs.iter().any(|d| *d != base) {
-        return Err(merr(m, target, "mount: lower dirs in different directories")(Errno::NAMETOOLONG));
+        return Err(merr(
+            m,
+            target,
+            "mount: lower dirs in different directories",
+        )(Errno::NAMETOOLONG));
     }
     let rel: Vec<String> = o
         .lowers
         .iter()
-        .map(|l| Path::new(l.as_str()).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+        .map(|l| {
+            Path::new(l.as_str())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
         .collect();
     let short = data(&rel);
     if short.len() >= page_size() {
-        return Err(merr(m, target, "mount: too many layers for this kernel")(Errno::NAMETOOLONG));
+        return Err(merr(m, target, "mount: too many layers for this kernel")(
+            Errno::NAMETOOLONG,
+        ));
     }
     mount_from(base, target, &short, flags).map_err(|e| MountError::Mount {
         kind: m.kind.clone(),
@@ -211,7 +267,9 @@ fn mount_overlay_legacy(m: &Mount, o: &OverlayOpts, target: &Path) -> Result<(),
 /// `mount("overlay", target, "overlay", flags, data)` from a child process whose working
 /// directory is `dir` (changing the daemon's own cwd would race with its other threads).
 fn mount_from(dir: &Path, target: &Path, data: &str, flags: MountFlags) -> io::Result<()> {
-    let to_c = |b: &[u8]| CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"));
+    let to_c = |b: &[u8]| {
+        CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+    };
     let dir_c = to_c(dir.as_os_str().as_bytes())?;
     let target_c = to_c(target.as_os_str().as_bytes())?;
     let data_c = to_c(data.as_bytes())?;

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-
 use crate::digest::Digest;
 
 /// The registry Docker Hub names resolve to.
@@ -89,7 +88,12 @@ impl Reference {
         if domain.len() + 1 + path.len() > 255 {
             return Err(ReferenceError::Invalid(s.to_string()));
         }
-        Ok(Reference { domain, path, tag: tag.map(str::to_string), digest })
+        Ok(Reference {
+            domain,
+            path,
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 
     /// `self` with the tag `latest` when it has neither tag nor digest.
@@ -110,12 +114,20 @@ impl Reference {
         if !valid_tag(tag) {
             return Err(ReferenceError::Tag(tag.to_string()));
         }
-        Ok(Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() })
+        Ok(Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        })
     }
 
     /// `self` with `digest` (and no tag).
     pub fn with_digest(&self, digest: Digest) -> Reference {
-        Reference { tag: None, digest: Some(digest), ..self.clone() }
+        Reference {
+            tag: None,
+            digest: Some(digest),
+            ..self.clone()
+        }
     }
 
     /// The repository alone (`docker.io/library/busybox`).
@@ -180,7 +192,11 @@ fn split_domain(name: &str) -> (String, String) {
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
     };
-    let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN.to_string() } else { domain };
+    let domain = if domain == "index.docker.io" {
+        DEFAULT_DOMAIN.to_string()
+    } else {
+        domain
+    };
     let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
         format!("{OFFICIAL_NAMESPACE}/{path}")
     } else {
@@ -194,7 +210,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -208,7 +225,10 @@ fn valid_domain(d: &str) -> bool {
         }
     }
     if host.starts_with('[') && host.ends_with(']') {
-        return host.len() > 2 && host[1..host.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        return host.len() > 2
+            && host[1..host.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':');
     }
     !host.is_empty()
         && host.split('.').all(|label| {
@@ -294,7 +314,9 @@ mod tests {
     use super::*;
 
     fn norm(s: &str) -> String {
-        Reference::parse_tagged(s).map(|r| r.to_string()).unwrap_or_else(|e| format!("error: {e}"))
+        Reference::parse_tagged(s)
+            .map(|r| r.to_string())
+            .unwrap_or_else(|e| format!("error: {e}"))
     }
 
     #[test]
@@ -303,14 +325,20 @@ mod tests {
         assert_eq!(norm("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(norm("library/busybox"), "docker.io/library/busybox:latest");
         assert_eq!(norm("me/app:v1"), "docker.io/me/app:v1");
-        assert_eq!(norm("docker.io/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            norm("docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(norm("index.docker.io/me/app"), "docker.io/me/app:latest");
         assert_eq!(norm("localhost/app"), "localhost/app:latest");
         assert_eq!(norm("localhost:5000/a/b:c"), "localhost:5000/a/b:c");
         assert_eq!(norm("quay.io/x/y"), "quay.io/x/y:latest");
         assert_eq!(norm("registry:5000/app"), "registry:5000/app:latest");
         assert_eq!(norm("[::1]:5000/app:t"), "[::1]:5000/app:t");
-        assert_eq!(norm("a.b-c/d__e/f-g.h:1.0-rc_1"), "a.b-c/d__e/f-g.h:1.0-rc_1");
+        assert_eq!(
+            norm("a.b-c/d__e/f-g.h:1.0-rc_1"),
+            "a.b-c/d__e/f-g.h:1.0-rc_1"
+        );
     }
 
     #[test]
@@ -338,16 +366,29 @@ mod tests {
     #[test]
     fn invalid() {
         for s in [
-            "", "Busybox", "me/App", "a//b", "-a", "a-", "a:", "a:-t", "a@", "a b", "/a",
-            "a/", "host:port/a", "a..b", "a___b",
+            "",
+            "Busybox",
+            "me/App",
+            "a//b",
+            "-a",
+            "a-",
+            "a:",
+            "a:-t",
+            "a@",
+            "a b",
+            "/a",
+            "a/",
+            "host:port/a",
+            "a..b",
+            "a___b",
         ] {
             assert!(Reference::parse(s).is_err(), "{s:?} should be invalid");
         }
-        assert!(matches!(Reference::parse("Busybox"), Err(ReferenceError::Uppercase(_))));
         assert!(matches!(
-            Reference::parse(&"z".repeat(64)),
-            Ok(_)
+            Reference::parse("Busybox"),
+            Err(ReferenceError::Uppercase(_))
         ));
+        assert!(matches!(Reference::parse(&"z".repeat(64)), Ok(_)));
         assert!(matches!(
             Reference::parse("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
             Err(ReferenceError::Hex(_))

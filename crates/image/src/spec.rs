@@ -142,9 +142,17 @@ impl Descriptor {
 pub struct Platform {
     pub architecture: String,
     pub os: String,
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
-    #[serde(rename = "os.features", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
@@ -191,11 +199,15 @@ impl Platform {
 
     /// True when an image for `self` (what an index offers) runs where `want` is asked for.
     pub fn matches(&self, want: &Platform) -> bool {
-        if self.os != want.os || normalize_arch(&self.architecture) != normalize_arch(&want.architecture) {
+        if self.os != want.os
+            || normalize_arch(&self.architecture) != normalize_arch(&want.architecture)
+        {
             return false;
         }
         match (&self.variant, &want.variant) {
-            (Some(a), Some(b)) => a == b || (want.architecture == "arm64" && a == "v8" && b == "v8"),
+            (Some(a), Some(b)) => {
+                a == b || (want.architecture == "arm64" && a == "v8" && b == "v8")
+            }
             _ => true,
         }
     }
@@ -280,8 +292,15 @@ pub enum AnyManifest {
 
 /// Parses a manifest or index, detecting which from `mediaType` (or the fields present when the
 /// document has none, as OCI allows); schema 1 is refused. `what` names the document in errors.
-pub fn parse_manifest(bytes: &[u8], hint: Option<&str>, what: &str) -> Result<AnyManifest, SpecError> {
-    let json = |source| SpecError::Json { what: what.to_string(), source };
+pub fn parse_manifest(
+    bytes: &[u8],
+    hint: Option<&str>,
+    what: &str,
+) -> Result<AnyManifest, SpecError> {
+    let json = |source| SpecError::Json {
+        what: what.to_string(),
+        source,
+    };
     let v: Value = serde_json::from_slice(bytes).map_err(json)?;
     let media_type = v
         .get("mediaType")
@@ -295,10 +314,15 @@ pub fn parse_manifest(bytes: &[u8], hint: Option<&str>, what: &str) -> Result<An
         || media_type == DOCKER_SCHEMA1_SIGNED
         || v.get("fsLayers").is_some()
     {
-        return Err(SpecError::Schema1 { what: what.to_string() });
+        return Err(SpecError::Schema1 {
+            what: what.to_string(),
+        });
     }
     if version != 2 {
-        return Err(SpecError::SchemaVersion { what: what.to_string(), version });
+        return Err(SpecError::SchemaVersion {
+            what: what.to_string(),
+            version,
+        });
     }
     if is_index_media_type(&media_type) || (media_type.is_empty() && v.get("manifests").is_some()) {
         return Ok(AnyManifest::Index(serde_json::from_value(v).map_err(json)?));
@@ -306,7 +330,10 @@ pub fn parse_manifest(bytes: &[u8], hint: Option<&str>, what: &str) -> Result<An
     if is_manifest_media_type(&media_type) || (media_type.is_empty() && v.get("config").is_some()) {
         return Ok(AnyManifest::Image(serde_json::from_value(v).map_err(json)?));
     }
-    Err(SpecError::MediaType { what: what.to_string(), media_type })
+    Err(SpecError::MediaType {
+        what: what.to_string(),
+        media_type,
+    })
 }
 
 /// An image config (OCI `application/vnd.oci.image.config.v1+json` and Docker's, which adds
@@ -321,9 +348,17 @@ pub struct ImageConfig {
     pub architecture: String,
     #[serde(default)]
     pub os: String,
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
-    #[serde(rename = "os.features", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
@@ -340,7 +375,10 @@ pub struct ImageConfig {
 impl ImageConfig {
     /// Parses a config; `what` names it in errors.
     pub fn parse(bytes: &[u8], what: &str) -> Result<ImageConfig, SpecError> {
-        serde_json::from_slice(bytes).map_err(|source| SpecError::Json { what: what.to_string(), source })
+        serde_json::from_slice(bytes).map_err(|source| SpecError::Json {
+            what: what.to_string(),
+            source,
+        })
     }
 
     /// Serialises (compact, as Docker writes).
@@ -373,7 +411,10 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        RootFs { kind: "layers".to_string(), diff_ids: Vec::new() }
+        RootFs {
+            kind: "layers".to_string(),
+            diff_ids: Vec::new(),
+        }
     }
 }
 
@@ -486,12 +527,27 @@ mod tests {
     #[test]
     fn compression_detection() {
         assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Compression::Zstd);
+        assert_eq!(
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::detect(b"etc/\0\0"), Compression::None);
-        assert_eq!(Compression::from_media_type(OCI_LAYER_ZSTD), Some(Compression::Zstd));
-        assert_eq!(Compression::from_media_type(DOCKER_LAYER_GZIP), Some(Compression::Gzip));
-        assert_eq!(Compression::from_media_type(DOCKER_LAYER), Some(Compression::None));
-        assert_eq!(Compression::from_media_type(OCI_LAYER), Some(Compression::None));
+        assert_eq!(
+            Compression::from_media_type(OCI_LAYER_ZSTD),
+            Some(Compression::Zstd)
+        );
+        assert_eq!(
+            Compression::from_media_type(DOCKER_LAYER_GZIP),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::from_media_type(DOCKER_LAYER),
+            Some(Compression::None)
+        );
+        assert_eq!(
+            Compression::from_media_type(OCI_LAYER),
+            Some(Compression::None)
+        );
     }
 
     #[test]
@@ -514,8 +570,13 @@ mod tests {
         assert_eq!(man.layers.len(), 1);
         assert_eq!(man.extra.get("x-extra"), Some(&Value::from(1)));
         // OCI manifests may lack mediaType
-        let m2 = format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":1}},"layers":[]}}"#);
-        assert!(matches!(parse_manifest(m2.as_bytes(), None, "m").unwrap(), AnyManifest::Image(_)));
+        let m2 = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":1}},"layers":[]}}"#
+        );
+        assert!(matches!(
+            parse_manifest(m2.as_bytes(), None, "m").unwrap(),
+            AnyManifest::Image(_)
+        ));
         let i = format!(
             r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":3,"platform":{{"architecture":"arm64","os":"linux","variant":"v8"}}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":3,"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
             Digest::of(b"amd")
@@ -523,12 +584,26 @@ mod tests {
         let AnyManifest::Index(idx) = parse_manifest(i.as_bytes(), None, "i").unwrap() else {
             panic!("not an index")
         };
-        let amd = idx.select(&Platform::parse("linux/amd64").unwrap()).unwrap();
+        let amd = idx
+            .select(&Platform::parse("linux/amd64").unwrap())
+            .unwrap();
         assert_eq!(amd.digest, Digest::of(b"amd"));
-        let arm = idx.select(&Platform::parse("linux/arm64").unwrap()).unwrap();
+        let arm = idx
+            .select(&Platform::parse("linux/arm64").unwrap())
+            .unwrap();
         assert_eq!(arm.digest, d);
-        assert!(idx.select(&Platform::parse("linux/s390x").unwrap()).is_none());
-        assert!(parse_manifest(br#"{"schemaVersion":2,"mediaType":"text/plain"}"#, None, "x").is_err());
+        assert!(
+            idx.select(&Platform::parse("linux/s390x").unwrap())
+                .is_none()
+        );
+        assert!(
+            parse_manifest(
+                br#"{"schemaVersion":2,"mediaType":"text/plain"}"#,
+                None,
+                "x"
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -538,8 +613,14 @@ mod tests {
         let cc = c.config.as_ref().unwrap();
         assert_eq!(cc.user.as_deref(), Some("app"));
         assert_eq!(cc.stop_timeout, Some(3));
-        assert_eq!(cc.shell.as_deref(), Some(&["/bin/bash".to_string(), "-c".to_string()][..]));
-        assert_eq!(cc.healthcheck.as_ref().unwrap().interval, Some(5_000_000_000));
+        assert_eq!(
+            cc.shell.as_deref(),
+            Some(&["/bin/bash".to_string(), "-c".to_string()][..])
+        );
+        assert_eq!(
+            cc.healthcheck.as_ref().unwrap().interval,
+            Some(5_000_000_000)
+        );
         let mut back: Value = serde_json::from_slice(&c.to_bytes()).unwrap();
         let mut orig: Value = serde_json::from_str(raw).unwrap();
         strip_nulls(&mut back);

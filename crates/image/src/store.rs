@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -257,9 +257,63 @@ pub struct AppliedLayer {
     pub compression: Compression,
 }
 
-/// A shared hold on the store: garbage collection waits until it is dropped. Hold one while
-/// writing blobs and layers that an image registration will refer to.
-pub struct Lease<'a>(#[allow(dead_code)] RwLockReadGuard<'a, ()>);
+/// A shared hold on the store: garbage collection waits until every lease is dropped. Hold
+/// one while writing blobs and layers that an image registration will refer to. Leases nest
+/// (a holder may take more) and never wait for a collector that is only waiting itself.
+pub struct Lease<'a>(&'a LeaseLock);
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.leases -= 1;
+        if st.leases == 0 {
+            self.0.cv.notify_all();
+        }
+    }
+}
+
+/// Reader-preferring lock between content writers (leases) and the garbage collector.
+#[derive(Default)]
+struct LeaseLock {
+    state: Mutex<LeaseState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct LeaseState {
+    leases: usize,
+    collecting: bool,
+}
+
+struct Collecting<'a>(&'a LeaseLock);
+
+impl Drop for Collecting<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.collecting = false;
+        self.0.cv.notify_all();
+    }
+}
+
+impl LeaseLock {
+    fn lease(&self) -> Lease<'_> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while st.collecting {
+            st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.leases += 1;
+        Lease(self)
+    }
+
+    fn exclusive(&self) -> Collecting<'_> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while st.collecting || st.leases > 0 {
+            st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.collecting = true;
+        Collecting(self)
+    }
+}
 
 /// The image store.
 pub struct ImageStore {
@@ -268,7 +322,7 @@ pub struct ImageStore {
     pub(crate) db: Arc<Db>,
     pub(crate) content: ContentStore,
     pub(crate) snapshots: Arc<dyn Snapshotter>,
-    gc: RwLock<()>,
+    gc: LeaseLock,
     tmp: PathBuf,
 }
 
@@ -280,7 +334,10 @@ fn container_key(id: &str) -> String {
 
 impl std::fmt::Debug for ImageStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImageStore").field("root", &self.root).field("driver", &self.driver).finish()
+        f.debug_struct("ImageStore")
+            .field("root", &self.root)
+            .field("driver", &self.driver)
+            .finish()
     }
 }
 
@@ -289,18 +346,36 @@ impl ImageStore {
     /// what an interrupted run left (ingest files, half-unpacked layers, scratch mounts).
     pub fn open(root: &Path, driver: Driver) -> Result<ImageStore> {
         let base = root.join("image");
-        let mk = |p: &Path| std::fs::create_dir_all(p).map_err(|source| ImageError::Io { what: "creating", path: p.to_path_buf(), source });
+        let mk = |p: &Path| {
+            std::fs::create_dir_all(p).map_err(|source| ImageError::Io {
+                what: "creating",
+                path: p.to_path_buf(),
+                source,
+            })
+        };
         mk(&base)?;
         let tmp = base.join("tmp");
         if tmp.exists() {
             berth_unmount_below(&tmp);
-            crate::fsutil::remove_tree(&tmp).map_err(|source| ImageError::Io { what: "cleaning", path: tmp.clone(), source })?;
+            crate::fsutil::remove_tree(&tmp).map_err(|source| ImageError::Io {
+                what: "cleaning",
+                path: tmp.clone(),
+                source,
+            })?;
         }
         mk(&tmp)?;
         let db = Arc::new(Db::open(&base.join("metadata.db"))?);
         let content = ContentStore::open(&base.join("content"))?;
         let snapshots = snapshot::open(driver, &base.join(driver.name()), db.clone())?;
-        Ok(ImageStore { root: base, driver, db, content, snapshots, gc: RwLock::new(()), tmp })
+        Ok(ImageStore {
+            root: base,
+            driver,
+            db,
+            content,
+            snapshots,
+            gc: LeaseLock::default(),
+            tmp,
+        })
     }
 
     /// `<root>/image`.
@@ -324,16 +399,20 @@ impl ImageStore {
 
     /// A shared hold that keeps garbage collection away (see [`Lease`]).
     pub fn lease(&self) -> Lease<'_> {
-        Lease(self.gc.read().unwrap_or_else(|p| p.into_inner()))
+        self.gc.lease()
     }
 
-    fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
-        self.gc.write().unwrap_or_else(|p| p.into_inner())
+    fn exclusive(&self) -> Collecting<'_> {
+        self.gc.exclusive()
     }
 
     pub(crate) fn tmp_dir(&self, what: &str) -> Result<PathBuf> {
         let p = self.tmp.join(format!("{what}-{}", util::random_hex(6)));
-        std::fs::create_dir_all(&p).map_err(|source| ImageError::Io { what: "creating", path: p.clone(), source })?;
+        std::fs::create_dir_all(&p).map_err(|source| ImageError::Io {
+            what: "creating",
+            path: p.clone(),
+            source,
+        })?;
         Ok(p)
     }
 
@@ -341,7 +420,9 @@ impl ImageStore {
 
     /// True when the layer with chain id `chain` is unpacked.
     pub fn has_layer(&self, chain: &Digest) -> bool {
-        self.snapshots.stat(&chain.to_string()).is_ok_and(|i| i.kind == Kind::Committed)
+        self.snapshots
+            .stat(&chain.to_string())
+            .is_ok_and(|i| i.kind == Kind::Committed)
     }
 
     /// Applies a layer blob streamed from `blob` on top of layer `parent` (a chain id) in one
@@ -359,6 +440,20 @@ impl ImageStore {
         keep_blob: bool,
     ) -> Result<AppliedLayer> {
         let _lease = self.lease();
+        self.apply_layer_blob_leased(blob, parent, media_type, expected_digest, expected_diff_id, keep_blob)
+    }
+
+    /// [`ImageStore::apply_layer_blob`] for callers that hold a lease already (a second
+    /// shared lock in one thread could deadlock behind a waiting collector).
+    pub(crate) fn apply_layer_blob_leased(
+        &self,
+        blob: &mut dyn Read,
+        parent: Option<&Digest>,
+        media_type: Option<&str>,
+        expected_digest: Option<&Digest>,
+        expected_diff_id: Option<&Digest>,
+        keep_blob: bool,
+    ) -> Result<AppliedLayer> {
         let parent_key = parent.map(|p| p.to_string());
         let key = format!("{EXTRACT_PREFIX}{}", util::random_hex(8));
         self.snapshots.prepare(&key, parent_key.as_deref())?;
@@ -371,7 +466,10 @@ impl ImageStore {
             if keep_blob {
                 let mut ingest = self.content.writer(expected_digest.cloned(), None)?;
                 let applied = {
-                    let mut tee = TeeReader { r: blob, w: &mut ingest };
+                    let mut tee = TeeReader {
+                        r: blob,
+                        w: &mut ingest,
+                    };
                     layer::apply_layer(&mut tee, &target.dir, &opts)?
                 };
                 let stored = ingest.commit()?;
@@ -399,7 +497,13 @@ impl ImageStore {
         })
     }
 
-    fn commit_layer(&self, key: &str, chain: &Digest, parent: Option<&Digest>, a: &Applied) -> Result<()> {
+    fn commit_layer(
+        &self,
+        key: &str,
+        chain: &Digest,
+        parent: Option<&Digest>,
+        a: &Applied,
+    ) -> Result<()> {
         match self.snapshots.commit(&chain.to_string(), key) {
             Ok(()) => {}
             Err(SnapshotError::AlreadyExists(_)) => {
@@ -422,7 +526,11 @@ impl ImageStore {
 
     /// Makes sure layer `diff_ids[i]` of an image is unpacked, from the blob `blobs[i]` in the
     /// content store. Returns the chain ids.
-    pub(crate) fn ensure_layers(&self, diff_ids: &[Digest], blobs: &[Descriptor]) -> Result<Vec<Digest>> {
+    pub(crate) fn ensure_layers(
+        &self,
+        diff_ids: &[Digest],
+        blobs: &[Descriptor],
+    ) -> Result<Vec<Digest>> {
         let chains = Digest::chain_ids(diff_ids);
         for (i, chain) in chains.iter().enumerate() {
             if self.has_layer(chain) {
@@ -431,9 +539,13 @@ impl ImageStore {
             let b = &blobs[i];
             let mut f = self.content.open_blob(&b.digest)?;
             let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
-            let mt = if b.media_type.is_empty() { None } else { Some(b.media_type.as_str()) };
+            let mt = if b.media_type.is_empty() {
+                None
+            } else {
+                Some(b.media_type.as_str())
+            };
             let started = std::time::Instant::now();
-            let a = self.apply_layer_blob(&mut f, parent, mt, None, Some(&diff_ids[i]), false)?;
+            let a = self.apply_layer_blob_leased(&mut f, parent, mt, None, Some(&diff_ids[i]), false)?;
             tracing::debug!(chain = %chain, bytes = a.compressed_size, ms = started.elapsed().as_millis() as u64, "layer unpacked");
         }
         Ok(chains)
@@ -451,15 +563,36 @@ impl ImageStore {
         parent: Option<&Digest>,
     ) -> Result<Digest> {
         let _lease = self.lease();
+        self.register_leased(config, layers, manifest, reference, parent)
+    }
+
+    pub(crate) fn register_leased(
+        &self,
+        config: &[u8],
+        layers: &[LayerRef],
+        manifest: Option<&Descriptor>,
+        reference: Option<&Reference>,
+        parent: Option<&Digest>,
+    ) -> Result<Digest> {
         let cfg = ImageConfig::parse(config, "image config")?;
         if cfg.rootfs.diff_ids.len() != layers.len()
-            || cfg.rootfs.diff_ids.iter().zip(layers).any(|(a, b)| *a != b.diff_id)
+            || cfg
+                .rootfs
+                .diff_ids
+                .iter()
+                .zip(layers)
+                .any(|(a, b)| *a != b.diff_id)
         {
-            return Err(ImageError::Invalid("image config diff ids do not match its layers".into()));
+            return Err(ImageError::Invalid(
+                "image config diff ids do not match its layers".into(),
+            ));
         }
         for l in layers {
             if !self.has_layer(&l.chain_id) {
-                return Err(ImageError::Invalid(format!("layer {} is not unpacked", l.chain_id)));
+                return Err(ImageError::Invalid(format!(
+                    "layer {} is not unpacked",
+                    l.chain_id
+                )));
             }
         }
         let id = self.content.write_bytes(config)?;
@@ -542,14 +675,23 @@ impl ImageStore {
         if let Ok(r) = Reference::parse_tagged(s) {
             let c = self.db.conn();
             let id: Option<String> = c
-                .query_row("SELECT image_id FROM tags WHERE name = ?1", params![r.to_string()], |r| r.get(0))
+                .query_row(
+                    "SELECT image_id FROM tags WHERE name = ?1",
+                    params![r.to_string()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if let Some(id) = id {
                 return Digest::parse(&id).map_err(|_| ImageError::NotFound(s.to_string()));
             }
         }
         let hex = s.strip_prefix("sha256:").unwrap_or(s);
-        if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if !hex.is_empty()
+            && hex.len() <= 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             let c = self.db.conn();
             let mut st = c.prepare("SELECT id FROM images WHERE id LIKE ?1 LIMIT 2")?;
             let ids: Vec<String> = st
@@ -566,9 +708,13 @@ impl ImageStore {
 
     fn image_exists(&self, id: &Digest) -> Result<bool> {
         let c = self.db.conn();
-        Ok(c.query_row("SELECT 1 FROM images WHERE id = ?1", params![id.to_string()], |_| Ok(()))
-            .optional()?
-            .is_some())
+        Ok(c.query_row(
+            "SELECT 1 FROM images WHERE id = ?1",
+            params![id.to_string()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
     }
 
     /// Tags image `source` (reference or id) as `target`.
@@ -576,7 +722,10 @@ impl ImageStore {
         let id = self.resolve(source)?;
         let target = target.clone().with_default_tag();
         if target.digest().is_some() {
-            return Err(ImageError::Invalid(format!("cannot tag with a digest reference {}", target.familiar())));
+            return Err(ImageError::Invalid(format!(
+                "cannot tag with a digest reference {}",
+                target.familiar()
+            )));
         }
         self.db.tx(|tx| -> Result<()> {
             tx.execute(
@@ -591,13 +740,26 @@ impl ImageStore {
     fn names_of(&self, id: &Digest) -> Result<Vec<Reference>> {
         let c = self.db.conn();
         let mut st = c.prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
-        let names: Vec<String> = st.query_map(params![id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        Ok(names.iter().filter_map(|n| Reference::parse(n).ok()).collect())
+        let names: Vec<String> = st
+            .query_map(params![id.to_string()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names
+            .iter()
+            .filter_map(|n| Reference::parse(n).ok())
+            .collect())
     }
 
     fn split_names(names: &[Reference]) -> (Vec<String>, Vec<String>) {
-        let tags = names.iter().filter(|r| r.digest().is_none()).map(Reference::familiar).collect();
-        let digests = names.iter().filter(|r| r.digest().is_some()).map(Reference::familiar).collect();
+        let tags = names
+            .iter()
+            .filter(|r| r.digest().is_none())
+            .map(Reference::familiar)
+            .collect();
+        let digests = names
+            .iter()
+            .filter(|r| r.digest().is_some())
+            .map(Reference::familiar)
+            .collect();
         (tags, digests)
     }
 
@@ -606,7 +768,10 @@ impl ImageStore {
     /// The config of image `id` as parsed JSON and raw bytes.
     pub fn config_of(&self, id: &Digest) -> Result<(ImageConfig, Vec<u8>)> {
         let raw = self.content.read(id)?;
-        Ok((ImageConfig::parse(&raw, &format!("config of image {}", id.short()))?, raw))
+        Ok((
+            ImageConfig::parse(&raw, &format!("config of image {}", id.short()))?,
+            raw,
+        ))
     }
 
     fn layers_of(&self, id: &Digest) -> Result<Vec<LayerRef>> {
@@ -626,7 +791,8 @@ impl ImageStore {
         let mut out = Vec::new();
         for row in rows {
             let (diff, chain, bd, bmt, bs) = row?;
-            let bad = |s: &str| ImageError::Invalid(format!("metadata holds an invalid digest {s:?}"));
+            let bad =
+                |s: &str| ImageError::Invalid(format!("metadata holds an invalid digest {s:?}"));
             let blob = match (bd, bmt, bs) {
                 (Some(d), mt, s) => Some(Descriptor::new(
                     &mt.unwrap_or_default(),
@@ -647,7 +813,13 @@ impl ImageStore {
     fn layer_sizes(&self) -> Result<HashMap<String, (u64, u64)>> {
         let c = self.db.conn();
         let mut st = c.prepare("SELECT chain_id, size, tar_size FROM layers")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
         let mut m = HashMap::new();
         for r in rows {
             let (k, s, t) = r?;
@@ -690,7 +862,10 @@ impl ImageStore {
         let (config, _) = self.config_of(id)?;
         let layers = self.layers_of(id)?;
         let sizes = self.layer_sizes()?;
-        let size = layers.iter().map(|l| sizes.get(&l.chain_id.to_string()).map(|s| s.0).unwrap_or(0)).sum();
+        let size = layers
+            .iter()
+            .map(|l| sizes.get(&l.chain_id.to_string()).map(|s| s.0).unwrap_or(0))
+            .sum();
         let (repo_tags, repo_digests) = Self::split_names(&self.names_of(id)?);
         Ok(Image {
             id: id.clone(),
@@ -716,7 +891,9 @@ impl ImageStore {
     fn containers_using(&self, id: &Digest) -> Result<Vec<String>> {
         let c = self.db.conn();
         let mut st = c.prepare("SELECT id FROM containers WHERE image_id = ?1 ORDER BY id")?;
-        let v: Vec<String> = st.query_map(params![id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let v: Vec<String> = st
+            .query_map(params![id.to_string()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(v)
     }
 
@@ -726,7 +903,11 @@ impl ImageStore {
         for id in self.all_image_ids()? {
             let img = self.inspect_id(&id)?;
             out.push(ImageSummary {
-                created: img.created.as_deref().and_then(util::parse_rfc3339).unwrap_or(0),
+                created: img
+                    .created
+                    .as_deref()
+                    .and_then(util::parse_rfc3339)
+                    .unwrap_or(0),
                 containers: self.containers_using(&id)?.len() as u64,
                 id: img.id,
                 repo_tags: img.repo_tags,
@@ -785,15 +966,24 @@ impl ImageStore {
     /// deletes (with `force` even when several names point at it). Never deletes an image a
     /// container uses or that has child images: then only names go (by name) or it is refused.
     /// With `prune_parents`, untagged parent images left without children go too.
-    pub fn remove(&self, reference: &str, force: bool, prune_parents: bool) -> Result<Vec<DeleteItem>> {
+    pub fn remove(
+        &self,
+        reference: &str,
+        force: bool,
+        prune_parents: bool,
+    ) -> Result<Vec<DeleteItem>> {
         let id = self.resolve(reference)?;
         let by_name = Reference::parse_tagged(reference).ok().filter(|r| {
             let c = self.db.conn();
-            c.query_row("SELECT 1 FROM tags WHERE name = ?1", params![r.to_string()], |_| Ok(()))
-                .optional()
-                .ok()
-                .flatten()
-                .is_some()
+            c.query_row(
+                "SELECT 1 FROM tags WHERE name = ?1",
+                params![r.to_string()],
+                |_| Ok(()),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .is_some()
         });
         let _g = self.exclusive();
         let names = self.names_of(&id)?;
@@ -806,7 +996,10 @@ impl ImageStore {
                 if others == 0 && !force && !containers.is_empty() {
                     return Err(ImageError::Conflict {
                         reference: r.familiar(),
-                        reason: format!("image is being used by container {}; remove the container first", containers[0]),
+                        reason: format!(
+                            "image is being used by container {}; remove the container first",
+                            containers[0]
+                        ),
                     });
                 }
                 self.untag(&r)?;
@@ -819,7 +1012,10 @@ impl ImageStore {
             if !containers.is_empty() {
                 return Err(ImageError::Conflict {
                     reference: id.short().to_string(),
-                    reason: format!("image is being used by container {}; remove the container first", containers[0]),
+                    reason: format!(
+                        "image is being used by container {}; remove the container first",
+                        containers[0]
+                    ),
                 });
             }
             if !children.is_empty() {
@@ -832,7 +1028,9 @@ impl ImageStore {
             if tags.len() > 1 && !force {
                 return Err(ImageError::Conflict {
                     reference: id.short().to_string(),
-                    reason: "image is referenced in multiple repositories; untag it by name or force".to_string(),
+                    reason:
+                        "image is referenced in multiple repositories; untag it by name or force"
+                            .to_string(),
                 });
             }
             for n in &names {
@@ -869,14 +1067,22 @@ impl ImageStore {
     fn children_of(&self, id: &Digest) -> Result<Vec<Digest>> {
         let c = self.db.conn();
         let mut st = c.prepare("SELECT id FROM images WHERE parent = ?1")?;
-        let v: Vec<String> = st.query_map(params![id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let v: Vec<String> = st
+            .query_map(params![id.to_string()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(v.iter().filter_map(|s| Digest::parse(s).ok()).collect())
     }
 
     fn delete_image(&self, id: &Digest, out: &mut Vec<DeleteItem>) -> Result<()> {
         self.db.tx(|tx| -> Result<()> {
-            tx.execute("DELETE FROM tags WHERE image_id = ?1", params![id.to_string()])?;
-            tx.execute("DELETE FROM image_layers WHERE image_id = ?1", params![id.to_string()])?;
+            tx.execute(
+                "DELETE FROM tags WHERE image_id = ?1",
+                params![id.to_string()],
+            )?;
+            tx.execute(
+                "DELETE FROM image_layers WHERE image_id = ?1",
+                params![id.to_string()],
+            )?;
             tx.execute("DELETE FROM images WHERE id = ?1", params![id.to_string()])?;
             Ok(())
         })?;
@@ -893,7 +1099,10 @@ impl ImageStore {
             let mut progressed = false;
             for id in self.all_image_ids()? {
                 let named = !self.names_of(&id)?.is_empty();
-                if (dangling_only && named) || !self.containers_using(&id)?.is_empty() || !self.children_of(&id)?.is_empty() {
+                if (dangling_only && named)
+                    || !self.containers_using(&id)?.is_empty()
+                    || !self.children_of(&id)?.is_empty()
+                {
                     continue;
                 }
                 for n in self.names_of(&id)? {
@@ -929,12 +1138,15 @@ impl ImageStore {
                 chains.insert(r?);
             }
             let mut blobs = HashSet::new();
-            let mut st = c.prepare("SELECT blob_digest FROM image_layers WHERE blob_digest IS NOT NULL")?;
+            let mut st =
+                c.prepare("SELECT blob_digest FROM image_layers WHERE blob_digest IS NOT NULL")?;
             for r in st.query_map([], |r| r.get::<_, String>(0))? {
                 blobs.insert(r?);
             }
             let mut st = c.prepare("SELECT id, manifest_digest FROM images")?;
-            for r in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
+            for r in st.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })? {
                 let (id, m) = r?;
                 blobs.insert(id);
                 if let Some(m) = m {
@@ -947,7 +1159,8 @@ impl ImageStore {
         // (containers, running extractions).
         let mut all = Vec::new();
         self.snapshots.walk(&mut |i| all.push(i.clone()))?;
-        let by_key: HashMap<String, snapshot::Info> = all.iter().map(|i| (i.key.clone(), i.clone())).collect();
+        let by_key: HashMap<String, snapshot::Info> =
+            all.iter().map(|i| (i.key.clone(), i.clone())).collect();
         let mut keep: HashSet<String> = HashSet::new();
         for i in &all {
             if i.kind != Kind::Committed || keep_chains.contains(&i.key) {
@@ -961,7 +1174,8 @@ impl ImageStore {
             }
         }
         let sizes = self.layer_sizes()?;
-        let mut doomed: Vec<&snapshot::Info> = all.iter().filter(|i| !keep.contains(&i.key)).collect();
+        let mut doomed: Vec<&snapshot::Info> =
+            all.iter().filter(|i| !keep.contains(&i.key)).collect();
         // Children before parents.
         let depth = |k: &str| {
             let mut d = 0;
@@ -1028,16 +1242,21 @@ impl ImageStore {
         }
         let (rows, conts) = {
             let c = self.db.conn();
-            let mut st = c.prepare("SELECT chain_id, diff_id, size FROM layers ORDER BY chain_id")?;
-            let rows: Vec<(String, String, i64)> =
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+            let mut st =
+                c.prepare("SELECT chain_id, diff_id, size FROM layers ORDER BY chain_id")?;
+            let rows: Vec<(String, String, i64)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
             let mut st = c.prepare("SELECT id, image_id FROM containers ORDER BY id")?;
-            let conts: Vec<(String, String)> =
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            let conts: Vec<(String, String)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
             (rows, conts)
         };
         for (chain, diff, size) in rows {
-            let (Ok(chain_id), Ok(diff_id)) = (Digest::parse(&chain), Digest::parse(&diff)) else { continue };
+            let (Ok(chain_id), Ok(diff_id)) = (Digest::parse(&chain), Digest::parse(&diff)) else {
+                continue;
+            };
             du.layers.push(LayerUsage {
                 disk: self.snapshots.usage(&chain).unwrap_or(0),
                 images: users.get(&chain).copied().unwrap_or(0),
@@ -1047,14 +1266,21 @@ impl ImageStore {
             });
         }
         for (cid, image) in conts {
-            let Ok(image) = Digest::parse(&image) else { continue };
+            let Ok(image) = Digest::parse(&image) else {
+                continue;
+            };
             du.containers.push(ContainerUsage {
                 size_rw: self.snapshots.usage(&container_key(&cid)).unwrap_or(0),
                 id: cid,
                 image,
             });
         }
-        du.content_bytes = self.content.list()?.iter().map(|d| self.content.size(d).unwrap_or(0)).sum();
+        du.content_bytes = self
+            .content
+            .list()?
+            .iter()
+            .map(|d| self.content.size(d).unwrap_or(0))
+            .sum();
         Ok(du)
     }
 
@@ -1082,7 +1308,10 @@ impl ImageStore {
             Ok(m) => Ok(m),
             Err(e) => {
                 let _ = self.db.tx(|tx| -> Result<()> {
-                    tx.execute("DELETE FROM containers WHERE id = ?1", params![container_id])?;
+                    tx.execute(
+                        "DELETE FROM containers WHERE id = ?1",
+                        params![container_id],
+                    )?;
                     Ok(())
                 });
                 Err(e.into())
@@ -1100,9 +1329,14 @@ impl ImageStore {
     pub fn container_image(&self, container_id: &str) -> Result<Digest> {
         let c = self.db.conn();
         let id: Option<String> = c
-            .query_row("SELECT image_id FROM containers WHERE id = ?1", params![container_id], |r| r.get(0))
+            .query_row(
+                "SELECT image_id FROM containers WHERE id = ?1",
+                params![container_id],
+                |r| r.get(0),
+            )
             .optional()?;
-        id.and_then(|s| Digest::parse(&s).ok()).ok_or_else(|| ImageError::NoSuchContainer(container_id.to_string()))
+        id.and_then(|s| Digest::parse(&s).ok())
+            .ok_or_else(|| ImageError::NoSuchContainer(container_id.to_string()))
     }
 
     /// Removes a container's writable layer (its mounts must be gone).
@@ -1113,7 +1347,10 @@ impl ImageStore {
             Err(e) => return Err(e.into()),
         }
         self.db.tx(|tx| -> Result<()> {
-            tx.execute("DELETE FROM containers WHERE id = ?1", params![container_id])?;
+            tx.execute(
+                "DELETE FROM containers WHERE id = ?1",
+                params![container_id],
+            )?;
             Ok(())
         })
     }
@@ -1134,14 +1371,22 @@ impl ImageStore {
         let mut layers = self.layers_of(&base)?;
         // The diff as a plain tar blob.
         let mut ingest = self.content.writer(None, None)?;
-        self.snapshots.write_diff(&container_key(container_id), &mut ingest)?;
+        self.snapshots
+            .write_diff(&container_key(container_id), &mut ingest)?;
         let (blob, blob_size) = ingest.commit()?;
         let parent = layers.last().map(|l| l.chain_id.clone());
         let diff_id = blob.clone();
         let chain = Digest::chain(parent.as_ref(), &diff_id);
         if !self.has_layer(&chain) {
             let mut f = self.content.open_blob(&blob)?;
-            self.apply_layer_blob(&mut f, parent.as_ref(), Some(spec::OCI_LAYER), Some(&blob), Some(&diff_id), false)?;
+            self.apply_layer_blob_leased(
+                &mut f,
+                parent.as_ref(),
+                Some(spec::OCI_LAYER),
+                Some(&blob),
+                Some(&diff_id),
+                false,
+            )?;
         }
         layers.push(LayerRef {
             diff_id: diff_id.clone(),
@@ -1149,7 +1394,11 @@ impl ImageStore {
             blob: Some(Descriptor::new(spec::DOCKER_LAYER, blob, blob_size)),
         });
         let now = util::now_rfc3339();
-        let mut cc = opts.config.clone().or_else(|| cfg.config.clone()).unwrap_or_default();
+        let mut cc = opts
+            .config
+            .clone()
+            .or_else(|| cfg.config.clone())
+            .unwrap_or_default();
         dockerfile::apply_changes(&mut cc, &opts.changes)?;
         cfg.config = Some(cc);
         cfg.created = Some(now.clone());
@@ -1165,9 +1414,12 @@ impl ImageStore {
         });
         cfg.extra.remove("container_config");
         cfg.extra.remove("parent");
-        cfg.extra.insert("container".to_string(), serde_json::Value::String(container_id.to_string()));
+        cfg.extra.insert(
+            "container".to_string(),
+            serde_json::Value::String(container_id.to_string()),
+        );
         let raw = cfg.to_bytes();
-        self.register(&raw, &layers, None, opts.reference.as_ref(), Some(&base))
+        self.register_leased(&raw, &layers, None, opts.reference.as_ref(), Some(&base))
     }
 
     /// `docker export`: the container's merged tree as a tar.
@@ -1176,7 +1428,9 @@ impl ImageStore {
         let key = container_key(container_id);
         let dirs = self.snapshot_dirs(&key, true)?;
         self.with_tree(&dirs, |root| {
-            layer::write_tree(root, &mut *w).map(|_| ()).map_err(|e| ImageError::Write("export tar", e))
+            layer::write_tree(root, &mut *w)
+                .map(|_| ())
+                .map_err(|e| ImageError::Write("export tar", e))
         })
     }
 
@@ -1219,7 +1473,13 @@ impl ImageStore {
                     kind: "overlay".to_string(),
                     source: "overlay".to_string(),
                     options: vec![
-                        format!("lowerdir={}", many.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":")),
+                        format!(
+                            "lowerdir={}",
+                            many.iter()
+                                .map(|d| d.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(":")
+                        ),
                         "ro".to_string(),
                     ],
                 };
@@ -1253,13 +1513,21 @@ impl ImageStore {
         };
         self.with_tree(&da, |ra| {
             self.with_tree(&db, |rb| {
-                layer::compare_trees(Some(ra), rb).map_err(|source| ImageError::Io { what: "comparing", path: rb.to_path_buf(), source })
+                layer::compare_trees(Some(ra), rb).map_err(|source| ImageError::Io {
+                    what: "comparing",
+                    path: rb.to_path_buf(),
+                    source,
+                })
             })
         })
     }
 
     /// Runs `f` on the merged, read-only tree of image `reference`.
-    pub fn with_image_tree<T>(&self, reference: &str, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    pub fn with_image_tree<T>(
+        &self,
+        reference: &str,
+        f: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
         let id = self.resolve(reference)?;
         let top = self.layers_of(&id)?.last().map(|l| l.chain_id.to_string());
         let dirs = match &top {
@@ -1276,7 +1544,7 @@ impl ImageStore {
         io::copy(r, &mut ingest).map_err(|e| ImageError::Write("imported tar", e))?;
         let (blob, size) = ingest.commit()?;
         let mut f = self.content.open_blob(&blob)?;
-        let applied = self.apply_layer_blob(&mut f, None, None, Some(&blob), None, false)?;
+        let applied = self.apply_layer_blob_leased(&mut f, None, None, Some(&blob), None, false)?;
         let platform = opts.platform.clone().unwrap_or_else(spec::Platform::host);
         let mut cc = spec::ContainerConfig::default();
         dockerfile::apply_changes(&mut cc, &opts.changes)?;
@@ -1287,10 +1555,17 @@ impl ImageStore {
             os: platform.os.clone(),
             variant: platform.variant.clone(),
             config: Some(cc),
-            rootfs: spec::RootFs { kind: "layers".into(), diff_ids: vec![applied.diff_id.clone()] },
+            rootfs: spec::RootFs {
+                kind: "layers".into(),
+                diff_ids: vec![applied.diff_id.clone()],
+            },
             history: vec![History {
                 created: Some(now),
-                comment: Some(opts.message.clone().unwrap_or_else(|| "Imported from -".to_string())),
+                comment: Some(
+                    opts.message
+                        .clone()
+                        .unwrap_or_else(|| "Imported from -".to_string()),
+                ),
                 ..Default::default()
             }],
             ..Default::default()
@@ -1305,7 +1580,13 @@ impl ImageStore {
             chain_id: applied.chain_id,
             blob: Some(Descriptor::new(mt, blob, size)),
         }];
-        self.register(&cfg.to_bytes(), &layers, None, opts.reference.as_ref(), None)
+        self.register_leased(
+            &cfg.to_bytes(),
+            &layers,
+            None,
+            opts.reference.as_ref(),
+            None,
+        )
     }
 }
 
@@ -1325,7 +1606,9 @@ impl<W: Write> Read for TeeReader<'_, W> {
 
 /// Lazily unmounts what a crash left mounted below `dir` (scratch mounts under `tmp/`).
 fn berth_unmount_below(dir: &Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
     let prefix = dir.display().to_string();
     let mut points: Vec<&str> = info
         .lines()

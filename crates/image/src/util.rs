@@ -6,7 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];
     if rustix::rand::getrandom(&mut buf[..], rustix::rand::GetRandomFlags::empty()).is_err() {
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let seed = t ^ (u128::from(std::process::id()) << 64);
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (seed >> ((i % 16) * 8)) as u8;
@@ -52,11 +55,22 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
 /// Parses the RFC 3339 timestamps Docker writes into Unix seconds (offsets honoured).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b't' && b[10] != b' ') {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b'T' && b[10] != b't' && b[10] != b' ')
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     let mut i = 19;
     if b.get(i) == Some(&b'.') {
         i += 1;
@@ -107,10 +121,22 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000, 120_000_000), "2023-11-14T22:13:20.12Z");
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.12Z"), Some(1_700_000_000));
-        assert_eq!(parse_rfc3339("2026-11-27T23:45:46.74621303Z").map(|s| rfc3339(s, 0)), Some("2026-11-27T23:45:46Z".into()));
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000));
+        assert_eq!(
+            rfc3339(1_700_000_000, 120_000_000),
+            "2023-11-14T22:13:20.12Z"
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.12Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-27T23:45:46.74621303Z").map(|s| rfc3339(s, 0)),
+            Some("2026-11-27T23:45:46Z".into())
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000)
+        );
         assert_eq!(parse_rfc3339("nope"), None);
         assert_eq!(random_hex(4).len(), 8);
     }

@@ -66,9 +66,18 @@ fn each_mode(f: impl Fn(&Case, Whiteouts)) {
 #[test]
 fn dotdot_names_are_refused() {
     each_mode(|c, m| {
-        refused(c.apply(&raw_tar(&[("../escape", b'0', b"x", "")]), m), "../escape");
-        refused(c.apply(&raw_tar(&[("a/../../escape", b'0', b"x", "")]), m), "a/../../escape");
-        refused(c.apply(&raw_tar(&[("../.wh.outside", b'0', b"", "")]), m), "../.wh.outside");
+        refused(
+            c.apply(&raw_tar(&[("../escape", b'0', b"x", "")]), m),
+            "../escape",
+        );
+        refused(
+            c.apply(&raw_tar(&[("a/../../escape", b'0', b"x", "")]), m),
+            "a/../../escape",
+        );
+        refused(
+            c.apply(&raw_tar(&[("../.wh.outside", b'0', b"", "")]), m),
+            "../.wh.outside",
+        );
     });
 }
 
@@ -84,16 +93,34 @@ fn absolute_names_are_refused() {
 fn symlink_pointing_out_is_not_followed() {
     each_mode(|c, m| {
         let out = c.outside();
-        refused(c.apply(&raw_tar(&[("evil", b'2', b"", &out), ("evil/planted", b'0', b"x", "")]), m), "evil/planted");
+        refused(
+            c.apply(
+                &raw_tar(&[("evil", b'2', b"", &out), ("evil/planted", b'0', b"x", "")]),
+                m,
+            ),
+            "evil/planted",
+        );
         let c2 = Case::new();
         refused(
-            c2.apply(&raw_tar(&[("evil", b'2', b"", "../../../../../../.."), ("evil/tmp/planted", b'0', b"x", "")]), m),
+            c2.apply(
+                &raw_tar(&[
+                    ("evil", b'2', b"", "../../../../../../.."),
+                    ("evil/tmp/planted", b'0', b"x", ""),
+                ]),
+                m,
+            ),
             "evil/tmp/planted",
         );
         c2.assert_outside_untouched();
         // A directory made through the symlink, too.
         let c3 = Case::new();
-        refused(c3.apply(&raw_tar(&[("evil", b'2', b"", &out), ("evil/newdir/", b'5', b"", "")]), m), "evil/newdir");
+        refused(
+            c3.apply(
+                &raw_tar(&[("evil", b'2', b"", &out), ("evil/newdir/", b'5', b"", "")]),
+                m,
+            ),
+            "evil/newdir",
+        );
         c3.assert_outside_untouched();
     });
 }
@@ -102,9 +129,27 @@ fn symlink_pointing_out_is_not_followed() {
 fn whiteouts_through_symlinks_are_refused() {
     each_mode(|c, m| {
         let out = c.outside();
-        refused(c.apply(&raw_tar(&[("evil", b'2', b"", &out), ("evil/.wh.secret", b'0', b"", "")]), m), "evil/.wh.secret");
+        refused(
+            c.apply(
+                &raw_tar(&[
+                    ("evil", b'2', b"", &out),
+                    ("evil/.wh.secret", b'0', b"", ""),
+                ]),
+                m,
+            ),
+            "evil/.wh.secret",
+        );
         let c2 = Case::new();
-        refused(c2.apply(&raw_tar(&[("evil", b'2', b"", &out), ("evil/.wh..wh..opq", b'0', b"", "")]), m), "evil/.wh..wh..opq");
+        refused(
+            c2.apply(
+                &raw_tar(&[
+                    ("evil", b'2', b"", &out),
+                    ("evil/.wh..wh..opq", b'0', b"", ""),
+                ]),
+                m,
+            ),
+            "evil/.wh..wh..opq",
+        );
         c2.assert_outside_untouched();
     });
 }
@@ -112,13 +157,25 @@ fn whiteouts_through_symlinks_are_refused() {
 #[test]
 fn hard_links_to_outside_are_refused() {
     each_mode(|c, m| {
-        refused(c.apply(&raw_tar(&[("h", b'1', b"", "../outside/secret")]), m), "h");
+        refused(
+            c.apply(&raw_tar(&[("h", b'1', b"", "../outside/secret")]), m),
+            "h",
+        );
         let c2 = Case::new();
-        refused(c2.apply(&raw_tar(&[("h", b'1', b"", "/etc/passwd")]), m), "h");
+        refused(
+            c2.apply(&raw_tar(&[("h", b'1', b"", "/etc/passwd")]), m),
+            "h",
+        );
         c2.assert_outside_untouched();
         let c3 = Case::new();
         let out = c3.outside();
-        refused(c3.apply(&raw_tar(&[("evil", b'2', b"", &out), ("h", b'1', b"", "evil/secret")]), m), "h");
+        refused(
+            c3.apply(
+                &raw_tar(&[("evil", b'2', b"", &out), ("h", b'1', b"", "evil/secret")]),
+                m,
+            ),
+            "h",
+        );
         c3.assert_outside_untouched();
         assert!(!c3.dir.join("layer/h").exists());
     });
@@ -148,18 +205,40 @@ fn hostile_image_load_is_refused_and_leaves_nothing() {
     for d in [Driver::Overlay, Driver::Vfs] {
         let t = TestStore::new(d);
         let c = Case::new();
-        let good = tar_of(&[E::Dir("etc/", 0o755), E::File("etc/hostname", b"x\n", 0o644)]);
-        let bad = raw_tar(&[("evil", b'2', b"", &c.outside()), ("evil/planted", b'0', b"x", "")]);
+        let good = tar_of(&[
+            E::Dir("etc/", 0o755),
+            E::File("etc/hostname", b"x\n", 0o644),
+        ]);
+        let bad = raw_tar(&[
+            ("evil", b'2', b"", &c.outside()),
+            ("evil/planted", b'0', b"x", ""),
+        ]);
         let archive = docker_archive("hostile:1", &[good, bad]);
-        let err = t.store.load(&mut &archive[..], &Default::default()).unwrap_err();
+        let err = t
+            .store
+            .load(&mut &archive[..], &Default::default())
+            .unwrap_err();
         let msg = format!("{err}");
         assert!(msg.contains("evil/planted"), "{msg}");
         c.assert_outside_untouched();
         assert!(t.store.resolve("hostile:1").is_err());
         // Only the good layer may remain; no half-extracted snapshot.
         let mut keys = Vec::new();
-        t.store.snapshotter().walk(&mut |i| keys.push((i.key.clone(), i.kind))).unwrap();
-        assert!(keys.iter().all(|(k, kind)| *kind == berth_image::snapshot::Kind::Committed && k.starts_with("sha256:")), "{keys:?}");
-        assert_eq!(fs::read_dir(t.dir.join("root/image/content/ingest")).unwrap().count(), 0);
+        t.store
+            .snapshotter()
+            .walk(&mut |i| keys.push((i.key.clone(), i.kind)))
+            .unwrap();
+        assert!(
+            keys.iter()
+                .all(|(k, kind)| *kind == berth_image::snapshot::Kind::Committed
+                    && k.starts_with("sha256:")),
+            "{keys:?}"
+        );
+        assert_eq!(
+            fs::read_dir(t.dir.join("root/image/content/ingest"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 }

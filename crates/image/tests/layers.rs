@@ -19,13 +19,19 @@ fn everything() -> Vec<u8> {
     let long_file = format!("{long_dir}/{}", "f".repeat(150));
     let long: &'static str = Box::leak(long_file.into_boxed_str());
     let long_dir: &'static str = Box::leak(format!("{long_dir}/").into_boxed_str());
-    let cap: &[u8] = &[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]; // cap_net_bind_service
+    let cap: &[u8] = &[
+        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]; // cap_net_bind_service
     let long_target: &'static str = Box::leak(format!("/{}", "t".repeat(200)).into_boxed_str());
     tar_of(&[
         E::Dir("./", 0o755),
         E::Dir("bin/", 0o755),
         E::File("bin/tool", b"#!/bin/sh\n", 0o4755),
-        E::XattrFile("bin/ping", b"ping", &[("security.capability", cap), ("user.note", b"hello")]),
+        E::XattrFile(
+            "bin/ping",
+            b"ping",
+            &[("security.capability", cap), ("user.note", b"hello")],
+        ),
         E::Symlink("bin/sh", "tool"),
         E::Symlink("bin/longlink", long_target),
         E::Hardlink("bin/tool-again", "bin/tool"),
@@ -43,7 +49,10 @@ fn applies_every_entry_kind_with_metadata() {
     require_root!();
     let dir = TempDir::new("layer-kinds");
     let data = everything();
-    for (i, mode) in [Whiteouts::Overlay, Whiteouts::Delete].into_iter().enumerate() {
+    for (i, mode) in [Whiteouts::Overlay, Whiteouts::Delete]
+        .into_iter()
+        .enumerate()
+    {
         let root = dir.join(format!("l{i}"));
         fs::create_dir_all(&root).unwrap();
         let a = apply_layer(&mut &data[..], &root, &ApplyOptions::new(mode)).unwrap();
@@ -54,26 +63,59 @@ fn applies_every_entry_kind_with_metadata() {
         let tool = fs::symlink_metadata(root.join("bin/tool")).unwrap();
         assert_eq!(tool.mode() & 0o7777, 0o4755, "setuid kept after chown");
         assert_eq!(tool.nlink(), 2);
-        assert_eq!(tool.ino(), fs::symlink_metadata(root.join("bin/tool-again")).unwrap().ino());
+        assert_eq!(
+            tool.ino(),
+            fs::symlink_metadata(root.join("bin/tool-again"))
+                .unwrap()
+                .ino()
+        );
         assert_eq!(tool.mtime(), 1_600_000_000);
-        assert_eq!(fs::read_link(root.join("bin/sh")).unwrap().to_str(), Some("tool"));
-        assert_eq!(fs::read_link(root.join("bin/longlink")).unwrap().to_str().unwrap().len(), 201);
+        assert_eq!(
+            fs::read_link(root.join("bin/sh")).unwrap().to_str(),
+            Some("tool")
+        );
+        assert_eq!(
+            fs::read_link(root.join("bin/longlink"))
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .len(),
+            201
+        );
         let mut v = [0u8; 64];
-        let n = rustix::fs::lgetxattr(&root.join("bin/ping"), "security.capability", &mut v[..]).unwrap();
+        let n = rustix::fs::lgetxattr(&root.join("bin/ping"), "security.capability", &mut v[..])
+            .unwrap();
         assert_eq!(n, 20);
         let n = rustix::fs::lgetxattr(&root.join("bin/ping"), "user.note", &mut v[..]).unwrap();
         assert_eq!(&v[..n], b"hello");
         let long = root.join(format!("{}/{}", "d".repeat(120), "f".repeat(150)));
         assert_eq!(fs::read(&long).unwrap(), b"long");
-        assert_eq!(fs::symlink_metadata(long.parent().unwrap()).unwrap().mode() & 0o7777, 0o700);
-        assert!(fs::symlink_metadata(root.join("dev/pipe")).unwrap().file_type().is_fifo());
+        assert_eq!(
+            fs::symlink_metadata(long.parent().unwrap()).unwrap().mode() & 0o7777,
+            0o700
+        );
+        assert!(
+            fs::symlink_metadata(root.join("dev/pipe"))
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
         let null = fs::symlink_metadata(root.join("dev/null")).unwrap();
         assert!(null.file_type().is_char_device());
-        assert_eq!((rustix::fs::major(null.rdev()), rustix::fs::minor(null.rdev())), (1, 3));
+        assert_eq!(
+            (
+                rustix::fs::major(null.rdev()),
+                rustix::fs::minor(null.rdev())
+            ),
+            (1, 3)
+        );
         let owned = fs::symlink_metadata(root.join("home/owned")).unwrap();
         assert_eq!((owned.uid(), owned.gid()), (1234, 5678));
         // directory times are set last, so they hold
-        assert_eq!(fs::symlink_metadata(root.join("bin")).unwrap().mtime(), 1_600_000_000);
+        assert_eq!(
+            fs::symlink_metadata(root.join("bin")).unwrap().mtime(),
+            1_600_000_000
+        );
     }
 }
 
@@ -86,7 +128,10 @@ fn compressed_layers_hash_both_streams() {
     gz.write_all(&data).unwrap();
     let gz = gz.finish().unwrap();
     let zst = zstd::encode_all(&data[..], 3).unwrap();
-    for (i, (blob, c)) in [(gz, Compression::Gzip), (zst, Compression::Zstd)].into_iter().enumerate() {
+    for (i, (blob, c)) in [(gz, Compression::Gzip), (zst, Compression::Zstd)]
+        .into_iter()
+        .enumerate()
+    {
         let root = dir.join(format!("c{i}"));
         fs::create_dir_all(&root).unwrap();
         let mut opts = ApplyOptions::new(Whiteouts::Delete);
@@ -135,7 +180,12 @@ fn whiteouts_in_both_forms() {
     // overlay: the upper dir gets a 0/0 char device and the opaque xattr
     let upper = dir.join("upper");
     fs::create_dir_all(&upper).unwrap();
-    apply_layer(&mut &top[..], &upper, &ApplyOptions::new(Whiteouts::Overlay)).unwrap();
+    apply_layer(
+        &mut &top[..],
+        &upper,
+        &ApplyOptions::new(Whiteouts::Overlay),
+    )
+    .unwrap();
     let wh = fs::symlink_metadata(upper.join("a/x")).unwrap();
     assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
     let mut v = [0u8; 4];
@@ -148,8 +198,17 @@ fn whiteouts_in_both_forms() {
 fn overlay_xattrs_from_a_layer_are_dropped() {
     require_root!();
     let dir = TempDir::new("layer-ovx");
-    let t = tar_of(&[E::XattrFile("f", b"f", &[("trusted.overlay.redirect", b"/etc"), ("user.ok", b"1")])]);
-    apply_layer(&mut &t[..], dir.path(), &ApplyOptions::new(Whiteouts::Overlay)).unwrap();
+    let t = tar_of(&[E::XattrFile(
+        "f",
+        b"f",
+        &[("trusted.overlay.redirect", b"/etc"), ("user.ok", b"1")],
+    )]);
+    apply_layer(
+        &mut &t[..],
+        dir.path(),
+        &ApplyOptions::new(Whiteouts::Overlay),
+    )
+    .unwrap();
     let mut v = [0u8; 16];
     assert!(rustix::fs::lgetxattr(&dir.join("f"), "trusted.overlay.redirect", &mut v[..]).is_err());
     assert!(rustix::fs::lgetxattr(&dir.join("f"), "user.ok", &mut v[..]).is_ok());

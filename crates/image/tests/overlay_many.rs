@@ -27,15 +27,23 @@ fn many_layer_image(t: &TestStore) -> String {
         layers.push(tar_of(&entries));
     }
     let archive = docker_archive("many:130", &layers);
-    t.store.load(&mut &archive[..], &Default::default()).unwrap();
+    t.store
+        .load(&mut &archive[..], &Default::default())
+        .unwrap();
     "many:130".to_string()
 }
 
 fn check(root: &std::path::Path) {
     for i in 0..LAYERS {
-        assert_eq!(fs::read_to_string(root.join(format!("layers/l{i:03}"))).unwrap(), format!("{i}"));
+        assert_eq!(
+            fs::read_to_string(root.join(format!("layers/l{i:03}"))).unwrap(),
+            format!("{i}")
+        );
     }
-    assert_eq!(fs::read_to_string(root.join("layers/top")).unwrap(), format!("{}", LAYERS - 1));
+    assert_eq!(
+        fs::read_to_string(root.join("layers/top")).unwrap(),
+        format!("{}", LAYERS - 1)
+    );
 }
 
 #[test]
@@ -45,10 +53,17 @@ fn overlay_mounts_130_layers() {
     let name = many_layer_image(&t);
     let img = t.store.inspect(&name).unwrap();
     assert_eq!(img.layers.len(), LAYERS);
-    assert_eq!(img.layers.last().unwrap().chain_id, Digest::chain_ids(&img.config.rootfs.diff_ids)[LAYERS - 1]);
+    assert_eq!(
+        img.layers.last().unwrap().chain_id,
+        Digest::chain_ids(&img.config.rootfs.diff_ids)[LAYERS - 1]
+    );
     let mounts = t.store.prepare_container("many", &name).unwrap();
     let opts = mounts[0].options.join(",");
-    assert!(opts.len() > 4096, "the option string ({} bytes) is past a page", opts.len());
+    assert!(
+        opts.len() > 4096,
+        "the option string ({} bytes) is past a page",
+        opts.len()
+    );
     for strategy in [Strategy::Auto, Strategy::Legacy] {
         let target = t.dir.join(format!("mnt-{strategy:?}"));
         fs::create_dir_all(&target).unwrap();
@@ -59,11 +74,16 @@ fn overlay_mounts_130_layers() {
     }
     // The container saw its own write through both mounts.
     let ch = t.store.container_changes("many").unwrap();
-    assert_eq!(ch.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["A /written"]);
+    assert_eq!(
+        ch.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        ["A /written"]
+    );
     // the read-only merged view used by export and diff also mounts it
-    t.store.with_image_tree(&name, |root| {
-        check(root);
-        Ok(())
-    }).unwrap();
+    t.store
+        .with_image_tree(&name, |root| {
+            check(root);
+            Ok(())
+        })
+        .unwrap();
     t.store.remove_container("many").unwrap();
 }

@@ -17,13 +17,17 @@ use serde_json::Value;
 
 use crate::digest::Digest;
 use crate::reference::Reference;
-use crate::spec::{self, AnyManifest, Compression, Descriptor, ImageConfig, Index, Manifest, Platform};
+use crate::spec::{
+    self, AnyManifest, Compression, Descriptor, ImageConfig, Index, Manifest, Platform,
+};
 use crate::store::{ImageError, ImageStore, LayerRef, LoadOptions, LoadedImage, SaveFormat};
 
 /// Errors of archive reading and writing.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("not an image archive: no manifest.json (docker-archive) or index.json (OCI layout) in it")]
+    #[error(
+        "not an image archive: no manifest.json (docker-archive) or index.json (OCI layout) in it"
+    )]
     NotAnArchive,
     #[error("image archive: {0} is missing")]
     Missing(String),
@@ -33,7 +37,9 @@ pub enum ArchiveError {
     Read(#[source] io::Error),
     #[error("writing image archive")]
     Write(#[source] io::Error),
-    #[error("image archive: no image for platform {wanted} (it has {available}); choose one with --platform")]
+    #[error(
+        "image archive: no image for platform {wanted} (it has {available}); choose one with --platform"
+    )]
     Platform { wanted: String, available: String },
 }
 
@@ -100,11 +106,12 @@ fn normalize(p: &Path) -> PathBuf {
 fn blob_name(p: &Path) -> Option<Digest> {
     let mut it = p.components();
     match (it.next(), it.next(), it.next(), it.next()) {
-        (Some(Component::Normal(a)), Some(Component::Normal(b)), Some(Component::Normal(h)), None)
-            if a == "blobs" && b == "sha256" =>
-        {
-            Digest::from_hex(&h.to_string_lossy())
-        }
+        (
+            Some(Component::Normal(a)),
+            Some(Component::Normal(b)),
+            Some(Component::Normal(h)),
+            None,
+        ) if a == "blobs" && b == "sha256" => Digest::from_hex(&h.to_string_lossy()),
         _ => None,
     }
 }
@@ -112,7 +119,11 @@ fn blob_name(p: &Path) -> Option<Digest> {
 fn is_doc(p: &Path, size: u64) -> bool {
     let name = p.file_name().and_then(OsStr::to_str).unwrap_or("");
     size <= MAX_DOC
-        && (name.ends_with(".json") || name == "json" || name == "VERSION" || name == "repositories" || name == "oci-layout")
+        && (name.ends_with(".json")
+            || name == "json"
+            || name == "VERSION"
+            || name == "repositories"
+            || name == "oci-layout")
 }
 
 /// Reads the archive once, putting blobs in the content store.
@@ -122,7 +133,9 @@ fn stage(store: &ImageStore, r: &mut dyn Read) -> Result<Staged, ImageError> {
     let inner: Box<dyn Read + '_> = match Compression::detect(head) {
         Compression::None => Box::new(br),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(ArchiveError::Read)?),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(ArchiveError::Read)?)
+        }
     };
     let mut ar = tar::Archive::new(inner);
     let mut st = Staged::default();
@@ -147,7 +160,9 @@ fn stage(store: &ImageStore, r: &mut dyn Read) -> Result<Staged, ImageError> {
                 let size = e.size();
                 if let Some(d) = blob_name(&path) {
                     if !store.content.contains(&d) {
-                        store.content.write_from(&mut e, Some(d.clone()), Some(size))?;
+                        store
+                            .content
+                            .write_from(&mut e, Some(d.clone()), Some(size))?;
                     }
                     st.blobs.insert(path, d);
                 } else if is_doc(&path, size) {
@@ -178,7 +193,11 @@ pub struct DockerArchiveEntry {
 }
 
 fn invalid(what: &str, reason: impl Into<String>) -> ImageError {
-    ArchiveError::Invalid { what: what.to_string(), reason: reason.into() }.into()
+    ArchiveError::Invalid {
+        what: what.to_string(),
+        reason: reason.into(),
+    }
+    .into()
 }
 
 fn layer_media_type_of(store: &ImageStore, d: &Digest) -> Result<&'static str, ImageError> {
@@ -202,7 +221,11 @@ fn layer_media_type_of(store: &ImageStore, d: &Digest) -> Result<&'static str, I
 
 impl ImageStore {
     /// `docker load`: a docker-archive or an OCI archive (plain tar, gzip or zstd).
-    pub fn load(&self, r: &mut dyn Read, opts: &LoadOptions) -> Result<Vec<LoadedImage>, ImageError> {
+    pub fn load(
+        &self,
+        r: &mut dyn Read,
+        opts: &LoadOptions,
+    ) -> Result<Vec<LoadedImage>, ImageError> {
         let loaded = {
             let _lease = self.lease();
             let st = stage(self, r)?;
@@ -230,7 +253,11 @@ impl ImageStore {
             if cfg.rootfs.diff_ids.len() != ent.layers.len() {
                 return Err(invalid(
                     &ent.config,
-                    format!("{} diff ids for {} layers", cfg.rootfs.diff_ids.len(), ent.layers.len()),
+                    format!(
+                        "{} diff ids for {} layers",
+                        cfg.rootfs.diff_ids.len(),
+                        ent.layers.len()
+                    ),
                 ));
             }
             let mut blobs = Vec::new();
@@ -247,24 +274,33 @@ impl ImageStore {
                 .iter()
                 .zip(chains)
                 .zip(blobs)
-                .map(|((d, c), b)| LayerRef { diff_id: d.clone(), chain_id: c, blob: Some(b) })
+                .map(|((d, c), b)| LayerRef {
+                    diff_id: d.clone(),
+                    chain_id: c,
+                    blob: Some(b),
+                })
                 .collect();
             let mut refs = Vec::new();
             for t in ent.repo_tags.unwrap_or_default() {
                 refs.push(Reference::parse_tagged(&t)?);
             }
-            let id = self.register(&config, &layers, None, refs.first(), None)?;
+            let id = self.register_leased(&config, &layers, None, refs.first(), None)?;
             for r in refs.iter().skip(1) {
                 self.tag(&id.to_string(), r)?;
             }
-            out.push(LoadedImage { id, references: refs });
+            out.push(LoadedImage {
+                id,
+                references: refs,
+            });
         }
         Ok(out)
     }
 
     fn load_oci(&self, st: &Staged, opts: &LoadOptions) -> Result<Vec<LoadedImage>, ImageError> {
         let raw = st.doc(self, "index.json")?;
-        let AnyManifest::Index(index) = spec::parse_manifest(&raw, Some(spec::OCI_INDEX), "index.json")? else {
+        let AnyManifest::Index(index) =
+            spec::parse_manifest(&raw, Some(spec::OCI_INDEX), "index.json")?
+        else {
             return Err(invalid("index.json", "not an image index"));
         };
         let want = opts.platform.clone().unwrap_or_else(Platform::host);
@@ -272,19 +308,34 @@ impl ImageStore {
         for desc in &index.manifests {
             let name = desc
                 .annotation(spec::ANNOTATION_IMAGE_NAME)
-                .or_else(|| desc.annotation(spec::ANNOTATION_REF_NAME).filter(|n| n.contains('/') || n.contains(':')))
+                .or_else(|| {
+                    desc.annotation(spec::ANNOTATION_REF_NAME)
+                        .filter(|n| n.contains('/') || n.contains(':'))
+                })
                 .and_then(|n| Reference::parse_tagged(n).ok());
             let (manifest_desc, manifest) = self.select_manifest(desc, &want, 0)?;
             let id = self.load_oci_image(&manifest_desc, &manifest, name.as_ref())?;
-            out.push(LoadedImage { id, references: name.into_iter().collect() });
+            out.push(LoadedImage {
+                id,
+                references: name.into_iter().collect(),
+            });
         }
         Ok(out)
     }
 
-    fn select_manifest(&self, desc: &Descriptor, want: &Platform, depth: u32) -> Result<(Descriptor, Manifest), ImageError> {
+    fn select_manifest(
+        &self,
+        desc: &Descriptor,
+        want: &Platform,
+        depth: u32,
+    ) -> Result<(Descriptor, Manifest), ImageError> {
         let what = format!("manifest {}", desc.digest);
         let raw = self.content.read(&desc.digest)?;
-        let mt = if desc.media_type.is_empty() { None } else { Some(desc.media_type.as_str()) };
+        let mt = if desc.media_type.is_empty() {
+            None
+        } else {
+            Some(desc.media_type.as_str())
+        };
         match spec::parse_manifest(&raw, mt, &what)? {
             AnyManifest::Image(m) => Ok((desc.clone(), m)),
             AnyManifest::Index(idx) if depth < 4 => {
@@ -295,14 +346,27 @@ impl ImageStore {
         }
     }
 
-    fn load_oci_image(&self, mdesc: &Descriptor, m: &Manifest, name: Option<&Reference>) -> Result<Digest, ImageError> {
+    fn load_oci_image(
+        &self,
+        mdesc: &Descriptor,
+        m: &Manifest,
+        name: Option<&Reference>,
+    ) -> Result<Digest, ImageError> {
         let config = self.content.read(&m.config.digest)?;
         let cfg = ImageConfig::parse(&config, &format!("config {}", m.config.digest))?;
-        let layers: Vec<&Descriptor> = m.layers.iter().filter(|l| spec::is_layer_media_type(&l.media_type) || l.media_type.is_empty()).collect();
+        let layers: Vec<&Descriptor> = m
+            .layers
+            .iter()
+            .filter(|l| spec::is_layer_media_type(&l.media_type) || l.media_type.is_empty())
+            .collect();
         if cfg.rootfs.diff_ids.len() != layers.len() {
             return Err(invalid(
                 &format!("manifest {}", mdesc.digest),
-                format!("{} layers for {} diff ids in the config", layers.len(), cfg.rootfs.diff_ids.len()),
+                format!(
+                    "{} layers for {} diff ids in the config",
+                    layers.len(),
+                    cfg.rootfs.diff_ids.len()
+                ),
             ));
         }
         let blobs: Vec<Descriptor> = layers.iter().map(|d| (*d).clone()).collect();
@@ -313,14 +377,21 @@ impl ImageStore {
             .iter()
             .zip(chains)
             .zip(blobs)
-            .map(|((d, c), b)| LayerRef { diff_id: d.clone(), chain_id: c, blob: Some(Descriptor::new(&b.media_type, b.digest, b.size as u64)) })
+            .map(|((d, c), b)| LayerRef {
+                diff_id: d.clone(),
+                chain_id: c,
+                blob: Some(Descriptor::new(&b.media_type, b.digest, b.size as u64)),
+            })
             .collect();
         let mut md = Descriptor::new(&mdesc.media_type, mdesc.digest.clone(), mdesc.size as u64);
         if md.media_type.is_empty() {
-            md.media_type = m.media_type.clone().unwrap_or_else(|| spec::OCI_MANIFEST.to_string());
+            md.media_type = m
+                .media_type
+                .clone()
+                .unwrap_or_else(|| spec::OCI_MANIFEST.to_string());
         }
         // A local load gives no registry digest: register the manifest without a repo digest.
-        let id = self.register(&config, &refs, Some(&md), None, None)?;
+        let id = self.register_leased(&config, &refs, Some(&md), None, None)?;
         if let Some(n) = name {
             self.tag(&id.to_string(), n)?;
         }
@@ -328,13 +399,20 @@ impl ImageStore {
     }
 
     /// `docker save`: the images named by `refs` (names or ids) as one archive.
-    pub fn save(&self, refs: &[&str], format: SaveFormat, w: &mut dyn Write) -> Result<(), ImageError> {
+    pub fn save(
+        &self,
+        refs: &[&str],
+        format: SaveFormat,
+        w: &mut dyn Write,
+    ) -> Result<(), ImageError> {
         let _lease = self.lease();
         // (id, names) in order, deduplicated by id.
         let mut images: Vec<(Digest, Vec<Reference>)> = Vec::new();
         for r in refs {
             let id = self.resolve(r)?;
-            let name = Reference::parse_tagged(r).ok().filter(|n| self.resolve(&n.to_string()).ok().as_ref() == Some(&id) && Digest::parse(r).is_err());
+            let name = Reference::parse_tagged(r).ok().filter(|n| {
+                self.resolve(&n.to_string()).ok().as_ref() == Some(&id) && Digest::parse(r).is_err()
+            });
             match images.iter_mut().find(|(i, _)| *i == id) {
                 Some((_, names)) => names.extend(name),
                 None => images.push((id, name.into_iter().collect())),
@@ -356,7 +434,13 @@ impl ImageStore {
         for (id, names) in &images {
             let img = self.inspect(&id.to_string())?;
             let config = self.content.read(id)?;
-            write_blob(&mut tw, &mut written, id, &mut &config[..], config.len() as u64)?;
+            write_blob(
+                &mut tw,
+                &mut written,
+                id,
+                &mut &config[..],
+                config.len() as u64,
+            )?;
             let mut layer_descs = Vec::new();
             match format {
                 SaveFormat::DockerArchive => {
@@ -369,11 +453,20 @@ impl ImageStore {
                 }
                 SaveFormat::Oci => {
                     for l in &img.layers {
-                        let b = l.blob.clone().ok_or_else(|| invalid("layer", format!("blob of layer {} is not in the store", l.diff_id)))?;
+                        let b = l.blob.clone().ok_or_else(|| {
+                            invalid(
+                                "layer",
+                                format!("blob of layer {} is not in the store", l.diff_id),
+                            )
+                        })?;
                         let size = self.content.size(&b.digest)?;
                         let mut f = self.content.open_blob(&b.digest)?;
                         write_blob(&mut tw, &mut written, &b.digest, &mut f, size)?;
-                        layer_descs.push(Descriptor::new(&oci_layer_type(&b.media_type), b.digest, size));
+                        layer_descs.push(Descriptor::new(
+                            &oci_layer_type(&b.media_type),
+                            b.digest,
+                            size,
+                        ));
                     }
                 }
             }
@@ -383,7 +476,8 @@ impl ImageStore {
                     let raw = self.content.read(&m.digest)?;
                     match spec::parse_manifest(&raw, Some(&m.media_type), "manifest")? {
                         AnyManifest::Image(man)
-                            if man.config.digest == *id && man.layers.iter().all(|l| self.content.contains(&l.digest)) =>
+                            if man.config.digest == *id
+                                && man.layers.iter().all(|l| self.content.contains(&l.digest)) =>
                         {
                             Some((m.clone(), raw, man))
                         }
@@ -399,7 +493,10 @@ impl ImageStore {
                         let mut f = self.content.open_blob(&l.digest)?;
                         write_blob(&mut tw, &mut written, &l.digest, &mut f, size)?;
                     }
-                    (Descriptor::new(&d.media_type, d.digest, raw.len() as u64), raw)
+                    (
+                        Descriptor::new(&d.media_type, d.digest, raw.len() as u64),
+                        raw,
+                    )
                 }
                 None => {
                     let man = Manifest {
@@ -410,12 +507,26 @@ impl ImageStore {
                         annotations: None,
                         extra: BTreeMap::new(),
                     };
-                    let raw = serde_json::to_vec(&man).map_err(|e| invalid("manifest", e.to_string()))?;
-                    (Descriptor::new(spec::OCI_MANIFEST, Digest::of(&raw), raw.len() as u64), raw)
+                    let raw =
+                        serde_json::to_vec(&man).map_err(|e| invalid("manifest", e.to_string()))?;
+                    (
+                        Descriptor::new(spec::OCI_MANIFEST, Digest::of(&raw), raw.len() as u64),
+                        raw,
+                    )
                 }
             };
-            write_blob(&mut tw, &mut written, &mdesc.digest, &mut &mraw[..], mraw.len() as u64)?;
-            let entries: Vec<Option<&Reference>> = if names.is_empty() { vec![None] } else { names.iter().map(Some).collect() };
+            write_blob(
+                &mut tw,
+                &mut written,
+                &mdesc.digest,
+                &mut &mraw[..],
+                mraw.len() as u64,
+            )?;
+            let entries: Vec<Option<&Reference>> = if names.is_empty() {
+                vec![None]
+            } else {
+                names.iter().map(Some).collect()
+            };
             for n in entries {
                 let mut d = mdesc.clone();
                 if let Some(n) = n {
@@ -434,7 +545,10 @@ impl ImageStore {
                 docker_manifest.push(DockerArchiveEntry {
                     config: format!("blobs/sha256/{}", id.hex()),
                     repo_tags: Some(names.iter().map(Reference::familiar).collect()),
-                    layers: layer_descs.iter().map(|d| format!("blobs/sha256/{}", d.digest.hex())).collect(),
+                    layers: layer_descs
+                        .iter()
+                        .map(|d| format!("blobs/sha256/{}", d.digest.hex()))
+                        .collect(),
                     layer_sources: None,
                 });
                 if let Some(top) = img.layers.last() {
@@ -442,7 +556,10 @@ impl ImageStore {
                         repositories
                             .entry(n.familiar_repository())
                             .or_default()
-                            .insert(n.tag().unwrap_or("latest").to_string(), top.diff_id.hex().to_string());
+                            .insert(
+                                n.tag().unwrap_or("latest").to_string(),
+                                top.diff_id.hex().to_string(),
+                            );
                     }
                 }
             }
@@ -481,20 +598,30 @@ impl ImageStore {
         if written.contains(&l.diff_id) {
             return Ok(());
         }
-        let b = l.blob.clone().ok_or_else(|| invalid("layer", format!("blob of layer {} is not in the store", l.diff_id)))?;
+        let b = l.blob.clone().ok_or_else(|| {
+            invalid(
+                "layer",
+                format!("blob of layer {} is not in the store", l.diff_id),
+            )
+        })?;
         let f = self.content.open_blob(&b.digest)?;
         let mut br = BufReader::with_capacity(1 << 20, f);
         let head = br.fill_buf().map_err(ArchiveError::Read)?;
         let mut r: Box<dyn Read> = match Compression::detect(head) {
             Compression::None => Box::new(br),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(ArchiveError::Read)?),
+            Compression::Zstd => {
+                Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(ArchiveError::Read)?)
+            }
         };
         let mut hashing = crate::digest::HashReader::new(&mut r);
         write_blob(tw, written, &l.diff_id, &mut hashing, size)?;
         let (d, n) = hashing.finish();
         if d != l.diff_id || n != size {
-            return Err(invalid("layer", format!("layer {} does not decompress to its diff id", l.diff_id)));
+            return Err(invalid(
+                "layer",
+                format!("layer {} does not decompress to its diff id", l.diff_id),
+            ));
         }
         Ok(())
     }
@@ -514,8 +641,16 @@ pub fn select_platform(idx: &Index, want: &Platform) -> Result<Descriptor, Image
     if let Some(d) = idx.select(want) {
         return Ok(d.clone());
     }
-    let available: Vec<String> = idx.manifests.iter().filter_map(|d| d.platform.as_ref().map(|p| p.to_string())).collect();
-    Err(ArchiveError::Platform { wanted: want.to_string(), available: available.join(", ") }.into())
+    let available: Vec<String> = idx
+        .manifests
+        .iter()
+        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+        .collect();
+    Err(ArchiveError::Platform {
+        wanted: want.to_string(),
+        available: available.join(", "),
+    }
+    .into())
 }
 
 mod erased {
@@ -542,13 +677,15 @@ fn header(size: u64, kind: tar::EntryType, mode: u32) -> tar::Header {
 
 fn add_dir<W: Write>(tw: &mut tar::Builder<W>, path: &str) -> Result<(), ImageError> {
     let mut h = header(0, tar::EntryType::Directory, 0o755);
-    tw.append_data(&mut h, path, io::empty()).map_err(ArchiveError::Write)?;
+    tw.append_data(&mut h, path, io::empty())
+        .map_err(ArchiveError::Write)?;
     Ok(())
 }
 
 fn add_file<W: Write>(tw: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<(), ImageError> {
     let mut h = header(data.len() as u64, tar::EntryType::Regular, 0o644);
-    tw.append_data(&mut h, path, data).map_err(ArchiveError::Write)?;
+    tw.append_data(&mut h, path, data)
+        .map_err(ArchiveError::Write)?;
     Ok(())
 }
 
@@ -563,6 +700,7 @@ fn write_blob<W: Write>(
         return Ok(());
     }
     let mut h = header(size, tar::EntryType::Regular, 0o644);
-    tw.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), r.take(size)).map_err(ArchiveError::Write)?;
+    tw.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), r.take(size))
+        .map_err(ArchiveError::Write)?;
     Ok(())
 }

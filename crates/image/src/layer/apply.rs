@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 
-use super::{LayerError, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, Whiteouts};
+use super::{
+    LayerError, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX,
+    Whiteouts,
+};
 use crate::digest::{Digest, HashReader};
 use crate::fsutil::{self, ResolveError};
 use crate::spec::Compression;
@@ -78,8 +81,15 @@ pub struct Applied {
 const BUF: usize = 1 << 20;
 
 /// Applies the layer read from `input` (plain, gzip or zstd tar) to the directory `dest`.
-pub fn apply_layer(input: &mut dyn Read, dest: &Path, opts: &ApplyOptions) -> Result<Applied, LayerError> {
-    let root = fsutil::open_dir(dest).map_err(|source| LayerError::Io { path: dest.to_path_buf(), source })?;
+pub fn apply_layer(
+    input: &mut dyn Read,
+    dest: &Path,
+    opts: &ApplyOptions,
+) -> Result<Applied, LayerError> {
+    let root = fsutil::open_dir(dest).map_err(|source| LayerError::Io {
+        path: dest.to_path_buf(),
+        source,
+    })?;
     let mut raw = BufReader::with_capacity(BUF, HashReader::new(input));
     let head = raw.fill_buf().map_err(LayerError::Read)?;
     let compression = match Compression::detect(head) {
@@ -120,18 +130,34 @@ pub fn apply_layer(input: &mut dyn Read, dest: &Path, opts: &ApplyOptions) -> Re
     let (digest, compressed_size) = raw.into_inner().finish();
     if let Some(expected) = &opts.expected_digest {
         if *expected != digest {
-            return Err(LayerError::DigestMismatch { expected: expected.clone(), actual: digest });
+            return Err(LayerError::DigestMismatch {
+                expected: expected.clone(),
+                actual: digest,
+            });
         }
     }
     if let Some(expected) = &opts.expected_diff_id {
         if *expected != diff_id {
-            return Err(LayerError::DiffIdMismatch { expected: expected.clone(), actual: diff_id });
+            return Err(LayerError::DiffIdMismatch {
+                expected: expected.clone(),
+                actual: diff_id,
+            });
         }
     }
     if opts.sync {
-        rustix::fs::syncfs(&root).map_err(|e| LayerError::Io { path: dest.to_path_buf(), source: e.into() })?;
+        rustix::fs::syncfs(&root).map_err(|e| LayerError::Io {
+            path: dest.to_path_buf(),
+            source: e.into(),
+        })?;
     }
-    Ok(Applied { digest, compressed_size, diff_id, tar_size, size, compression })
+    Ok(Applied {
+        digest,
+        compressed_size,
+        diff_id,
+        tar_size,
+        size,
+        compression,
+    })
 }
 
 struct Meta {
@@ -157,15 +183,24 @@ struct Unpacker<'a> {
 }
 
 fn unsafe_entry(entry: &Path, reason: &'static str) -> LayerError {
-    LayerError::Unsafe { entry: entry.display().to_string(), reason }
+    LayerError::Unsafe {
+        entry: entry.display().to_string(),
+        reason,
+    }
 }
 
 fn entry_err(entry: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
-    move |source| LayerError::Entry { entry: entry.display().to_string(), source }
+    move |source| LayerError::Entry {
+        entry: entry.display().to_string(),
+        source,
+    }
 }
 
 fn errno_err(entry: &Path) -> impl FnOnce(Errno) -> LayerError + '_ {
-    move |e| LayerError::Entry { entry: entry.display().to_string(), source: e.into() }
+    move |e| LayerError::Entry {
+        entry: entry.display().to_string(),
+        source: e.into(),
+    }
 }
 
 impl<'a> Unpacker<'a> {
@@ -181,14 +216,22 @@ impl<'a> Unpacker<'a> {
         }
     }
 
-    fn parent(&mut self, entry: &Path, parents: &[&OsStr], create: bool) -> Result<Option<BorrowedFd<'_>>, LayerError> {
+    fn parent(
+        &mut self,
+        entry: &Path,
+        parents: &[&OsStr],
+        create: bool,
+    ) -> Result<Option<BorrowedFd<'_>>, LayerError> {
         let key: PathBuf = parents.iter().collect();
         let hit = matches!(&self.cache, Some((k, _)) if *k == key);
         if !hit {
             match fsutil::resolve_dir(self.root, parents, create) {
                 Ok(fd) => self.cache = Some((key, fd)),
                 Err(ResolveError::Escape) => {
-                    return Err(unsafe_entry(entry, "its path leads outside the layer through a symlink"));
+                    return Err(unsafe_entry(
+                        entry,
+                        "its path leads outside the layer through a symlink",
+                    ));
                 }
                 Err(ResolveError::NotFound) if !create => return Ok(None),
                 Err(ResolveError::NotFound) => {
@@ -212,10 +255,16 @@ impl<'a> Unpacker<'a> {
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<(), LayerError> {
         let path = e.path().map_err(LayerError::Read)?.into_owned();
         if path.has_root() {
-            return Err(unsafe_entry(&path, "absolute names are not allowed in a layer"));
+            return Err(unsafe_entry(
+                &path,
+                "absolute names are not allowed in a layer",
+            ));
         }
         let Some(comps) = fsutil::clean_components(&path) else {
-            return Err(unsafe_entry(&path, "`..` is not allowed in a layer entry name"));
+            return Err(unsafe_entry(
+                &path,
+                "`..` is not allowed in a layer entry name",
+            ));
         };
         let kind = e.header().entry_type();
         let meta = self.meta(e, &path)?;
@@ -224,7 +273,8 @@ impl<'a> Unpacker<'a> {
             if kind.is_dir() {
                 let fd = rustix::io::fcntl_dupfd_cloexec(self.root, 0).map_err(errno_err(&path))?;
                 self.set_meta_fd(fd.as_fd(), &meta, &path)?;
-                self.dir_times.push((PathBuf::new(), meta.mtime, meta.mtime_nsec));
+                self.dir_times
+                    .push((PathBuf::new(), meta.mtime, meta.mtime_nsec));
             }
             return Ok(());
         };
@@ -235,13 +285,18 @@ impl<'a> Unpacker<'a> {
         }
         let rel: PathBuf = comps.iter().collect();
         let create_hardlink_target = if kind == tar::EntryType::Link {
-            let raw = e.link_name_bytes().ok_or_else(|| unsafe_entry(&path, "hard link without a target"))?;
+            let raw = e
+                .link_name_bytes()
+                .ok_or_else(|| unsafe_entry(&path, "hard link without a target"))?;
             let target = PathBuf::from(OsStr::from_bytes(&raw));
             if target.has_root() {
                 return Err(unsafe_entry(&path, "hard link target is an absolute path"));
             }
             let Some(t) = fsutil::clean_components(&target) else {
-                return Err(unsafe_entry(&path, "hard link target leads outside the layer"));
+                return Err(unsafe_entry(
+                    &path,
+                    "hard link target leads outside the layer",
+                ));
             };
             if t.is_empty() {
                 return Err(unsafe_entry(&path, "hard link to the layer root"));
@@ -269,18 +324,26 @@ impl<'a> Unpacker<'a> {
             match kind {
                 tar::EntryType::Directory => {
                     if !existing.as_ref().is_some_and(fsutil::is_dir) {
-                        rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)).map_err(errno_err(&path))?;
+                        rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
+                            .map_err(errno_err(&path))?;
                     }
                     let fd = fsutil::open_subdir(parent, name).map_err(entry_err(&path))?;
                     self.set_meta_fd(fd.as_fd(), &meta, &path)?;
-                    self.dir_times.push((rel.clone(), meta.mtime, meta.mtime_nsec));
+                    self.dir_times
+                        .push((rel.clone(), meta.mtime, meta.mtime_nsec));
                     Ok(0)
                 }
-                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::GNUSparse => {
                     let fd = rustix::fs::openat(
                         parent,
                         name,
-                        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
                         Mode::from_raw_mode(0o600),
                     )
                     .map_err(errno_err(&path))?;
@@ -296,7 +359,8 @@ impl<'a> Unpacker<'a> {
                         n += m as u64;
                     }
                     self.set_meta_fd(fd.as_fd(), &meta, &path)?;
-                    fsutil::set_times_fd(fd.as_fd(), meta.mtime, meta.mtime_nsec).map_err(entry_err(&path))?;
+                    fsutil::set_times_fd(fd.as_fd(), meta.mtime, meta.mtime_nsec)
+                        .map_err(entry_err(&path))?;
                     Ok(n)
                 }
                 tar::EntryType::Symlink => {
@@ -304,40 +368,64 @@ impl<'a> Unpacker<'a> {
                         .link_name_bytes()
                         .ok_or_else(|| unsafe_entry(&path, "symlink without a target"))?
                         .into_owned();
-                    rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, name).map_err(errno_err(&path))?;
+                    rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, name)
+                        .map_err(errno_err(&path))?;
                     self.set_meta_at(parent, name, &meta, &path, true)?;
                     Ok(0)
                 }
                 tar::EntryType::Link => {
                     let t = create_hardlink_target.unwrap_or_default();
                     let t: Vec<&OsStr> = t.iter().map(|c| c.as_os_str()).collect();
-                    let (tname, tparents) = t.split_last().ok_or_else(|| unsafe_entry(&path, "hard link to the layer root"))?;
+                    let (tname, tparents) = t
+                        .split_last()
+                        .ok_or_else(|| unsafe_entry(&path, "hard link to the layer root"))?;
                     let tparent = match fsutil::resolve_dir(root, tparents, false) {
                         Ok(fd) => Some(fd),
                         Err(ResolveError::Escape) => {
-                            return Err(unsafe_entry(&path, "hard link target leads outside the layer"));
+                            return Err(unsafe_entry(
+                                &path,
+                                "hard link target leads outside the layer",
+                            ));
                         }
                         Err(ResolveError::NotFound) | Err(ResolveError::NotDir) => None,
                         Err(ResolveError::Io(err)) => return Err(entry_err(&path)(err)),
                     };
                     let target_st = match &tparent {
-                        Some(fd) => fsutil::try_lstat_at(fd.as_fd(), tname).map_err(entry_err(&path))?,
+                        Some(fd) => {
+                            fsutil::try_lstat_at(fd.as_fd(), tname).map_err(entry_err(&path))?
+                        }
                         None => None,
                     };
                     match (tparent, target_st) {
-                        (Some(tp), Some(st)) if !fsutil::is_dir(&st) && !fsutil::is_whiteout(&st) => {
+                        (Some(tp), Some(st))
+                            if !fsutil::is_dir(&st) && !fsutil::is_whiteout(&st) =>
+                        {
                             rustix::fs::linkat(tp.as_fd(), *tname, parent, name, AtFlags::empty())
                                 .map_err(errno_err(&path))?;
                             Ok(0)
                         }
-                        (_, Some(st)) if fsutil::is_dir(&st) => Err(unsafe_entry(&path, "hard link to a directory")),
-                        _ if opts_whiteouts == Whiteouts::Overlay && !self.opts.lowers.is_empty() => {
-                            copy_from_lowers(&self.opts.lowers, tparents, tname, parent, name, &path)?;
+                        (_, Some(st)) if fsutil::is_dir(&st) => {
+                            Err(unsafe_entry(&path, "hard link to a directory"))
+                        }
+                        _ if opts_whiteouts == Whiteouts::Overlay
+                            && !self.opts.lowers.is_empty() =>
+                        {
+                            copy_from_lowers(
+                                &self.opts.lowers,
+                                tparents,
+                                tname,
+                                parent,
+                                name,
+                                &path,
+                            )?;
                             Ok(0)
                         }
                         _ => Err(LayerError::Entry {
                             entry: path.display().to_string(),
-                            source: io::Error::new(io::ErrorKind::NotFound, "hard link target not found in the layer"),
+                            source: io::Error::new(
+                                io::ErrorKind::NotFound,
+                                "hard link target not found in the layer",
+                            ),
                         }),
                     }
                 }
@@ -370,19 +458,29 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    fn whiteout(&mut self, path: &Path, parents: &[&OsStr], name: &OsStr) -> Result<(), LayerError> {
+    fn whiteout(
+        &mut self,
+        path: &Path,
+        parents: &[&OsStr],
+        name: &OsStr,
+    ) -> Result<(), LayerError> {
         let nb = name.as_bytes();
         let dir_rel: PathBuf = parents.iter().collect();
         if nb == WHITEOUT_OPAQUE.as_bytes() {
             match self.opts.whiteouts {
                 Whiteouts::Overlay => {
-                    let dir = self.parent(path, parents, true)?.ok_or_else(|| unsafe_entry(path, "parent directory missing"))?;
-                    fsutil::set_xattr_fd(dir, OsStr::new(OVERLAY_OPAQUE_XATTR), b"y").map_err(entry_err(path))?;
+                    let dir = self
+                        .parent(path, parents, true)?
+                        .ok_or_else(|| unsafe_entry(path, "parent directory missing"))?;
+                    fsutil::set_xattr_fd(dir, OsStr::new(OVERLAY_OPAQUE_XATTR), b"y")
+                        .map_err(entry_err(path))?;
                 }
                 Whiteouts::Delete => {
                     let unpacked = std::mem::take(&mut self.unpacked);
                     let res = (|| {
-                        let Some(dir) = self.parent(path, parents, false)? else { return Ok(()) };
+                        let Some(dir) = self.parent(path, parents, false)? else {
+                            return Ok(());
+                        };
                         for child in fsutil::list_dir(dir).map_err(entry_err(path))? {
                             if !unpacked.contains(&dir_rel.join(&child)) {
                                 fsutil::remove_all_at(dir, &child).map_err(entry_err(path))?;
@@ -406,9 +504,12 @@ impl<'a> Unpacker<'a> {
         match self.opts.whiteouts {
             Whiteouts::Overlay => {
                 let ignore = self.opts.ignore_owners;
-                let dir = self.parent(path, parents, true)?.ok_or_else(|| unsafe_entry(path, "parent directory missing"))?;
+                let dir = self
+                    .parent(path, parents, true)?
+                    .ok_or_else(|| unsafe_entry(path, "parent directory missing"))?;
                 fsutil::remove_all_at(dir, target).map_err(entry_err(path))?;
-                rustix::fs::mknodat(dir, target, FileType::CharacterDevice, Mode::empty(), 0).map_err(errno_err(path))?;
+                rustix::fs::mknodat(dir, target, FileType::CharacterDevice, Mode::empty(), 0)
+                    .map_err(errno_err(path))?;
                 let _ = ignore;
             }
             Whiteouts::Delete => {
@@ -452,7 +553,8 @@ impl<'a> Unpacker<'a> {
                                 tracing::debug!(entry = %path.display(), "dropping overlay xattr from layer");
                                 continue;
                             }
-                            m.xattrs.push((OsStr::from_bytes(x).to_os_string(), val.to_vec()));
+                            m.xattrs
+                                .push((OsStr::from_bytes(x).to_os_string(), val.to_vec()));
                         }
                     }
                 }
@@ -485,7 +587,14 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    fn set_meta_at(&self, parent: BorrowedFd<'_>, name: &OsStr, m: &Meta, path: &Path, symlink: bool) -> Result<(), LayerError> {
+    fn set_meta_at(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        m: &Meta,
+        path: &Path,
+        symlink: bool,
+    ) -> Result<(), LayerError> {
         self.chown_ok(
             rustix::fs::chownat(
                 parent,
@@ -499,8 +608,13 @@ impl<'a> Unpacker<'a> {
         if !symlink {
             // Devices and fifos: chmod through an O_PATH fd is not possible; the name was
             // just created by us in a directory resolved beneath the root.
-            rustix::fs::chmodat(parent, name, Mode::from_raw_mode(m.mode & 0o7777), AtFlags::empty())
-                .map_err(errno_err(path))?;
+            rustix::fs::chmodat(
+                parent,
+                name,
+                Mode::from_raw_mode(m.mode & 0o7777),
+                AtFlags::empty(),
+            )
+            .map_err(errno_err(path))?;
         }
         for (k, v) in &m.xattrs {
             if let Err(e) = fsutil::set_xattr_at(parent, name, k, v) {
@@ -519,7 +633,10 @@ impl<'a> Unpacker<'a> {
             tracing::debug!(entry = %path.display(), key = ?key, error = %e, "xattr not set");
             Ok(())
         } else {
-            Err(LayerError::Entry { entry: path.display().to_string(), source: e })
+            Err(LayerError::Entry {
+                entry: path.display().to_string(),
+                source: e,
+            })
         }
     }
 
@@ -555,44 +672,73 @@ fn copy_from_lowers(
     path: &Path,
 ) -> Result<(), LayerError> {
     for lower in lowers {
-        let Ok(root) = fsutil::open_dir(lower) else { continue };
+        let Ok(root) = fsutil::open_dir(lower) else {
+            continue;
+        };
         let tp = match fsutil::resolve_dir(root.as_fd(), tparents, false) {
             Ok(fd) => fd,
-            Err(ResolveError::Escape) => return Err(unsafe_entry(path, "hard link target leads outside the layer")),
+            Err(ResolveError::Escape) => {
+                return Err(unsafe_entry(
+                    path,
+                    "hard link target leads outside the layer",
+                ));
+            }
             Err(_) => continue,
         };
-        let Some(st) = fsutil::try_lstat_at(tp.as_fd(), tname).map_err(entry_err(path))? else { continue };
+        let Some(st) = fsutil::try_lstat_at(tp.as_fd(), tname).map_err(entry_err(path))? else {
+            continue;
+        };
         if fsutil::is_whiteout(&st) {
             break;
         }
         match fsutil::file_type(&st) {
             FileType::RegularFile => {
-                let src = rustix::fs::openat(tp.as_fd(), tname, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(errno_err(path))?;
+                let src = rustix::fs::openat(
+                    tp.as_fd(),
+                    tname,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(errno_err(path))?;
                 let dst = rustix::fs::openat(
                     parent,
                     name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
                 .map_err(errno_err(path))?;
-                fsutil::copy_data(src.as_fd(), dst.as_fd(), st.st_size as u64).map_err(entry_err(path))?;
+                fsutil::copy_data(src.as_fd(), dst.as_fd(), st.st_size as u64)
+                    .map_err(entry_err(path))?;
             }
             FileType::Symlink => {
-                let t = rustix::fs::readlinkat(tp.as_fd(), tname, Vec::new()).map_err(errno_err(path))?;
+                let t = rustix::fs::readlinkat(tp.as_fd(), tname, Vec::new())
+                    .map_err(errno_err(path))?;
                 rustix::fs::symlinkat(t.as_c_str(), parent, name).map_err(errno_err(path))?;
             }
             FileType::Directory => return Err(unsafe_entry(path, "hard link to a directory")),
             ft => {
-                rustix::fs::mknodat(parent, name, ft, Mode::from_raw_mode(st.st_mode & 0o7777), st.st_rdev)
-                    .map_err(errno_err(path))?;
+                rustix::fs::mknodat(
+                    parent,
+                    name,
+                    ft,
+                    Mode::from_raw_mode(st.st_mode & 0o7777),
+                    st.st_rdev,
+                )
+                .map_err(errno_err(path))?;
             }
         }
         return fsutil::copy_meta_at(tp.as_fd(), parent, name, &st).map_err(entry_err(path));
     }
     Err(LayerError::Entry {
         entry: path.display().to_string(),
-        source: io::Error::new(io::ErrorKind::NotFound, "hard link target not found in the layer or below"),
+        source: io::Error::new(
+            io::ErrorKind::NotFound,
+            "hard link target not found in the layer or below",
+        ),
     })
 }
 
@@ -631,7 +777,10 @@ mod tests {
 
     #[test]
     fn pax_times() {
-        assert_eq!(parse_pax_time(b"1700000000.5"), Some((1_700_000_000, 500_000_000)));
+        assert_eq!(
+            parse_pax_time(b"1700000000.5"),
+            Some((1_700_000_000, 500_000_000))
+        );
         assert_eq!(parse_pax_time(b"12"), Some((12, 0)));
         assert_eq!(parse_pax_time(b"x"), None);
     }

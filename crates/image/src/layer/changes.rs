@@ -73,7 +73,10 @@ fn sort(out: &mut [Change]) {
 /// (plus one lookup per entry below), so it costs what the change costs, not the image.
 pub fn changes_overlay(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
     let up = fsutil::open_dir(upper)?;
-    let lower_fds: Vec<OwnedFd> = lowers.iter().map(|l| fsutil::open_dir(l)).collect::<io::Result<_>>()?;
+    let lower_fds: Vec<OwnedFd> = lowers
+        .iter()
+        .map(|l| fsutil::open_dir(l))
+        .collect::<io::Result<_>>()?;
     let mut out = Vec::new();
     let mut rel = PathBuf::new();
     overlay_dir(up.as_fd(), &lower_fds, &mut rel, false, &mut out)?;
@@ -84,8 +87,12 @@ pub fn changes_overlay(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Chang
 /// Looks `rel` up in the lowers, top first, honouring whiteouts and opaque dirs. Returns the
 /// stat of what the merged lower view has there.
 fn lower_lookup(lowers: &[OwnedFd], rel: &Path) -> io::Result<Option<Stat>> {
-    let Some(comps) = fsutil::clean_components(rel) else { return Ok(None) };
-    let Some((name, parents)) = comps.split_last() else { return Ok(None) };
+    let Some(comps) = fsutil::clean_components(rel) else {
+        return Ok(None);
+    };
+    let Some((name, parents)) = comps.split_last() else {
+        return Ok(None);
+    };
     for l in lowers {
         let dir = match fsutil::resolve_dir(l.as_fd(), parents, false) {
             Ok(d) => d,
@@ -148,24 +155,46 @@ fn overlay_dir(
     out: &mut Vec<Change>,
 ) -> io::Result<()> {
     for name in fsutil::list_dir(dir)? {
-        let Some(st) = fsutil::try_lstat_at(dir, &name)? else { continue };
+        let Some(st) = fsutil::try_lstat_at(dir, &name)? else {
+            continue;
+        };
         rel.push(&name);
         if fsutil::is_whiteout(&st) {
-            out.push(Change { kind: ChangeKind::Deleted, path: abs(rel) });
+            out.push(Change {
+                kind: ChangeKind::Deleted,
+                path: abs(rel),
+            });
             rel.pop();
             continue;
         }
-        let below = if added { None } else { lower_lookup(lowers, rel)? };
-        let kind = if below.is_some() { ChangeKind::Changed } else { ChangeKind::Added };
-        out.push(Change { kind, path: abs(rel) });
+        let below = if added {
+            None
+        } else {
+            lower_lookup(lowers, rel)?
+        };
+        let kind = if below.is_some() {
+            ChangeKind::Changed
+        } else {
+            ChangeKind::Added
+        };
+        out.push(Change {
+            kind,
+            path: abs(rel),
+        });
         if fsutil::is_dir(&st) {
             let sub = fsutil::open_subdir(dir, &name)?;
-            if kind == ChangeKind::Changed && below.as_ref().is_some_and(fsutil::is_dir) && is_opaque(sub.as_fd())? {
+            if kind == ChangeKind::Changed
+                && below.as_ref().is_some_and(fsutil::is_dir)
+                && is_opaque(sub.as_fd())?
+            {
                 // Everything the lowers had here and the upper does not is gone.
                 let here: Vec<OsString> = fsutil::list_dir(sub.as_fd())?;
                 for lname in merged_lower_names(lowers, rel)? {
                     if !here.contains(&lname) {
-                        out.push(Change { kind: ChangeKind::Deleted, path: abs(&rel.join(&lname)) });
+                        out.push(Change {
+                            kind: ChangeKind::Deleted,
+                            path: abs(&rel.join(&lname)),
+                        });
                     }
                 }
             }
@@ -238,19 +267,26 @@ fn cmp_dir(
     for name in &old_names {
         if new_names.binary_search(name).is_err() {
             rel.push(name);
-            out.push(Change { kind: ChangeKind::Deleted, path: abs(rel) });
+            out.push(Change {
+                kind: ChangeKind::Deleted,
+                path: abs(rel),
+            });
             rel.pop();
             changed = true;
         }
     }
     for name in &new_names {
-        let Some(nst) = fsutil::try_lstat_at(new, name)? else { continue };
+        let Some(nst) = fsutil::try_lstat_at(new, name)? else {
+            continue;
+        };
         let ost = match old {
             Some(o) if old_names.binary_search(name).is_ok() => fsutil::try_lstat_at(o, name)?,
             _ => None,
         };
         rel.push(name);
-        let same_type = ost.as_ref().is_some_and(|o| fsutil::file_type(o) == fsutil::file_type(&nst));
+        let same_type = ost
+            .as_ref()
+            .is_some_and(|o| fsutil::file_type(o) == fsutil::file_type(&nst));
         let (o_for_children, mut this_changed, added) = match (&ost, same_type) {
             (Some(o), true) => (true, differs(old, new, name, o, &nst)?, false),
             _ => (false, true, true),
@@ -266,8 +302,18 @@ fn cmp_dir(
             this_changed |= inner;
         }
         if this_changed {
-            let kind = if added { ChangeKind::Added } else { ChangeKind::Changed };
-            out.insert(idx, Change { kind, path: abs(rel) });
+            let kind = if added {
+                ChangeKind::Added
+            } else {
+                ChangeKind::Changed
+            };
+            out.insert(
+                idx,
+                Change {
+                    kind,
+                    path: abs(rel),
+                },
+            );
             changed = true;
         }
         rel.pop();
@@ -282,12 +328,18 @@ fn differs(
     o: &Stat,
     n: &Stat,
 ) -> io::Result<bool> {
-    if o.st_mode != n.st_mode || o.st_uid != n.st_uid || o.st_gid != n.st_gid || o.st_rdev != n.st_rdev {
+    if o.st_mode != n.st_mode
+        || o.st_uid != n.st_uid
+        || o.st_gid != n.st_gid
+        || o.st_rdev != n.st_rdev
+    {
         return Ok(true);
     }
     let ft = fsutil::file_type(n);
     if ft != FileType::Directory
-        && (o.st_size != n.st_size || o.st_mtime != n.st_mtime || o.st_mtime_nsec != n.st_mtime_nsec)
+        && (o.st_size != n.st_size
+            || o.st_mtime != n.st_mtime
+            || o.st_mtime_nsec != n.st_mtime_nsec)
     {
         return Ok(true);
     }
@@ -306,7 +358,10 @@ fn differs(
 
 /// Helper for tests and callers: the changes as `(letter, path)` pairs.
 pub fn as_pairs(changes: &[Change]) -> Vec<(char, &str)> {
-    changes.iter().map(|c| (c.kind.letter(), c.path.as_str())).collect()
+    changes
+        .iter()
+        .map(|c| (c.kind.letter(), c.path.as_str()))
+        .collect()
 }
 
 #[allow(dead_code)]
@@ -338,7 +393,12 @@ mod tests {
         // Same times for untouched files (copies keep them).
         let f = fs::File::open(a.join("same/f")).unwrap();
         let mt = f.metadata().unwrap().modified().unwrap();
-        fs::File::options().write(true).open(b.join("same/f")).unwrap().set_modified(mt).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(b.join("same/f"))
+            .unwrap()
+            .set_modified(mt)
+            .unwrap();
         let ch = compare_trees(Some(&a), &b).unwrap();
         assert_eq!(
             as_pairs(&ch),

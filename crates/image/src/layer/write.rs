@@ -25,11 +25,21 @@ impl<W: Write> TarWriter<W> {
     pub fn new(w: W) -> Self {
         let mut b = tar::Builder::new(w);
         b.follow_symlinks(false);
-        TarWriter { b, links: HashMap::new(), content_bytes: 0 }
+        TarWriter {
+            b,
+            links: HashMap::new(),
+            content_bytes: 0,
+        }
     }
 
     /// Appends the entry `name` of directory `parent` under the tar name `rel`.
-    pub fn append(&mut self, parent: BorrowedFd<'_>, name: &OsStr, rel: &Path, st: &Stat) -> io::Result<()> {
+    pub fn append(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        rel: &Path,
+        st: &Stat,
+    ) -> io::Result<()> {
         let ft = fsutil::file_type(st);
         let mut h = tar::Header::new_gnu();
         h.set_mode(st.st_mode & 0o7777);
@@ -43,7 +53,8 @@ impl<W: Write> TarWriter<W> {
             .map(|(k, v)| (format!("SCHILY.xattr.{}", k.to_string_lossy()), v))
             .collect();
         if !xattrs.is_empty() {
-            self.b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+            self.b
+                .append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
         }
         if ft != FileType::Directory && st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
@@ -59,19 +70,31 @@ impl<W: Write> TarWriter<W> {
                 h.set_entry_type(tar::EntryType::Directory);
                 let mut name = rel.as_os_str().as_bytes().to_vec();
                 name.push(b'/');
-                self.b.append_data(&mut h, Path::new(OsStr::from_bytes(&name)), io::empty())
+                self.b
+                    .append_data(&mut h, Path::new(OsStr::from_bytes(&name)), io::empty())
             }
             FileType::RegularFile => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(st.st_size as u64);
-                let fd = rustix::fs::openat(parent, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                let fd = rustix::fs::openat(
+                    parent,
+                    name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
                 let f = std::fs::File::from(fd);
                 // Exactly the size in the header, even if the file changes meanwhile.
                 let mut r = f.take(st.st_size as u64);
-                let mut counted = CountReader { inner: &mut r, n: 0 };
+                let mut counted = CountReader {
+                    inner: &mut r,
+                    n: 0,
+                };
                 self.b.append_data(&mut h, rel, &mut counted)?;
                 if counted.n != st.st_size as u64 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} changed while being read", rel.display())));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{} changed while being read", rel.display()),
+                    ));
                 }
                 self.content_bytes += counted.n;
                 Ok(())
@@ -79,7 +102,8 @@ impl<W: Write> TarWriter<W> {
             FileType::Symlink => {
                 h.set_entry_type(tar::EntryType::Symlink);
                 let target = rustix::fs::readlinkat(parent, name, Vec::new())?;
-                self.b.append_link(&mut h, rel, OsStr::from_bytes(target.as_bytes()))
+                self.b
+                    .append_link(&mut h, rel, OsStr::from_bytes(target.as_bytes()))
             }
             FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
                 h.set_entry_type(match ft {
@@ -100,7 +124,10 @@ impl<W: Write> TarWriter<W> {
         let name = rel.file_name().unwrap_or_default();
         let mut wh = WHITEOUT_PREFIX.as_bytes().to_vec();
         wh.extend_from_slice(name.as_bytes());
-        let path = rel.parent().unwrap_or(Path::new("")).join(OsStr::from_bytes(&wh));
+        let path = rel
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(OsStr::from_bytes(&wh));
         self.append_empty(&path)
     }
 
@@ -153,7 +180,10 @@ pub enum DiffSource<'a> {
     /// An overlay upper directory (whiteouts and opaque dirs in overlay form).
     OverlayUpper(&'a Path),
     /// A full tree and its change list against its parent.
-    Tree { root: &'a Path, changes: &'a [Change] },
+    Tree {
+        root: &'a Path,
+        changes: &'a [Change],
+    },
 }
 
 /// Writes a snapshot's changes as a layer tar, whiteouts as Docker writes them (`.wh.NAME`,
@@ -170,7 +200,8 @@ pub fn write_changes<W: Write>(src: DiffSource<'_>, w: W) -> io::Result<(W, u64)
                 }
                 t.append(e.parent, e.name, e.path, e.stat)?;
                 if fsutil::is_dir(e.stat)
-                    && fsutil::get_xattr(e.parent, e.name, OVERLAY_OPAQUE_XATTR)?.as_deref() == Some(b"y")
+                    && fsutil::get_xattr(e.parent, e.name, OVERLAY_OPAQUE_XATTR)?.as_deref()
+                        == Some(b"y")
                 {
                     t.append_opaque(e.path)?;
                 }
@@ -181,14 +212,21 @@ pub fn write_changes<W: Write>(src: DiffSource<'_>, w: W) -> io::Result<(W, u64)
             let fd = fsutil::open_dir(root)?;
             for c in changes {
                 let rel = PathBuf::from(c.path.trim_start_matches('/'));
-                let Some(comps) = fsutil::clean_components(&rel) else { continue };
-                let Some((name, parents)) = comps.split_last() else { continue };
+                let Some(comps) = fsutil::clean_components(&rel) else {
+                    continue;
+                };
+                let Some((name, parents)) = comps.split_last() else {
+                    continue;
+                };
                 if c.kind == ChangeKind::Deleted {
                     t.append_whiteout(&rel)?;
                     continue;
                 }
-                let parent: OwnedFd = fsutil::resolve_dir(fd.as_fd(), parents, false).map_err(fsutil::resolve_io)?;
-                let Some(st) = fsutil::try_lstat_at(parent.as_fd(), name)? else { continue };
+                let parent: OwnedFd =
+                    fsutil::resolve_dir(fd.as_fd(), parents, false).map_err(fsutil::resolve_io)?;
+                let Some(st) = fsutil::try_lstat_at(parent.as_fd(), name)? else {
+                    continue;
+                };
                 t.append(parent.as_fd(), name, &rel, &st)?;
             }
         }

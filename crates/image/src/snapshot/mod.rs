@@ -116,7 +116,11 @@ pub enum SnapshotError {
     #[error("snapshot {0:?} already exists")]
     AlreadyExists(String),
     #[error("snapshot {key:?} is {kind:?}, not {want}")]
-    WrongKind { key: String, kind: Kind, want: &'static str },
+    WrongKind {
+        key: String,
+        kind: Kind,
+        want: &'static str,
+    },
     #[error("snapshot {0:?} has children: remove them first")]
     HasChildren(String),
     #[error("snapshot {key:?}: {path}")]
@@ -184,7 +188,11 @@ pub trait Snapshotter: Send + Sync {
 }
 
 /// Opens the snapshotter of `driver` under `root`, sharing `db`, and cleans crash leftovers.
-pub fn open(driver: Driver, root: &Path, db: Arc<Db>) -> Result<Arc<dyn Snapshotter>, SnapshotError> {
+pub fn open(
+    driver: Driver,
+    root: &Path,
+    db: Arc<Db>,
+) -> Result<Arc<dyn Snapshotter>, SnapshotError> {
     Ok(match driver {
         Driver::Overlay => Arc::new(overlay::Overlay::open(root, db)?),
         Driver::Vfs => Arc::new(vfs::Vfs::open(root, db)?),
@@ -208,7 +216,10 @@ impl Store {
     pub fn open(root: &Path, db: Arc<Db>) -> Result<Store, SnapshotError> {
         let snaps = root.join("snapshots");
         std::fs::create_dir_all(&snaps).map_err(io_err("", &snaps))?;
-        Ok(Store { root: root.to_path_buf(), db })
+        Ok(Store {
+            root: root.to_path_buf(),
+            db,
+        })
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -244,7 +255,8 @@ impl Store {
 
     pub fn all(&self) -> Result<Vec<Info>, SnapshotError> {
         let c = self.db.conn();
-        let mut st = c.prepare("SELECT key, id, parent, kind, created FROM snapshots ORDER BY key")?;
+        let mut st =
+            c.prepare("SELECT key, id, parent, kind, created FROM snapshots ORDER BY key")?;
         let rows = st.query_map([], |r| {
             Ok(Info {
                 key: r.get(0)?,
@@ -277,7 +289,11 @@ impl Store {
         if let Some(p) = parent {
             let pi = self.get(p)?;
             if pi.kind != Kind::Committed {
-                return Err(SnapshotError::WrongKind { key: p.to_string(), kind: pi.kind, want: "committed" });
+                return Err(SnapshotError::WrongKind {
+                    key: p.to_string(),
+                    kind: pi.kind,
+                    want: "committed",
+                });
             }
         }
         self.chain(parent)
@@ -287,7 +303,13 @@ impl Store {
         crate::util::random_hex(6)
     }
 
-    pub fn insert(&self, key: &str, id: &str, parent: Option<&str>, kind: Kind) -> Result<(), SnapshotError> {
+    pub fn insert(
+        &self,
+        key: &str,
+        id: &str,
+        parent: Option<&str>,
+        kind: Kind,
+    ) -> Result<(), SnapshotError> {
         let (now, _) = crate::util::now();
         let r = self.db.tx(|tx| -> Result<usize, SnapshotError> {
             Ok(tx.execute(
@@ -309,11 +331,20 @@ impl Store {
     pub fn commit(&self, name: &str, key: &str) -> Result<Info, SnapshotError> {
         let info = self.get(key)?;
         if info.kind != Kind::Active {
-            return Err(SnapshotError::WrongKind { key: key.to_string(), kind: info.kind, want: "active" });
+            return Err(SnapshotError::WrongKind {
+                key: key.to_string(),
+                kind: info.kind,
+                want: "active",
+            });
         }
         self.db.tx(|tx| -> Result<(), SnapshotError> {
-            let exists: Option<String> =
-                tx.query_row("SELECT key FROM snapshots WHERE key = ?1", params![name], |r| r.get(0)).optional()?;
+            let exists: Option<String> = tx
+                .query_row(
+                    "SELECT key FROM snapshots WHERE key = ?1",
+                    params![name],
+                    |r| r.get(0),
+                )
+                .optional()?;
             if exists.is_some() {
                 return Err(SnapshotError::AlreadyExists(name.to_string()));
             }
@@ -331,7 +362,11 @@ impl Store {
         let info = self.get(key)?;
         self.db.tx(|tx| -> Result<(), SnapshotError> {
             let child: Option<String> = tx
-                .query_row("SELECT key FROM snapshots WHERE parent = ?1 LIMIT 1", params![key], |r| r.get(0))
+                .query_row(
+                    "SELECT key FROM snapshots WHERE parent = ?1 LIMIT 1",
+                    params![key],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if child.is_some() {
                 return Err(SnapshotError::HasChildren(key.to_string()));
@@ -356,7 +391,8 @@ impl Store {
                 removed.push(i.id);
             }
         }
-        let ids: std::collections::HashSet<String> = self.all()?.into_iter().map(|i| i.id).collect();
+        let ids: std::collections::HashSet<String> =
+            self.all()?.into_iter().map(|i| i.id).collect();
         let snaps = self.root.join("snapshots");
         if let Ok(rd) = std::fs::read_dir(&snaps) {
             for e in rd.flatten() {

@@ -42,10 +42,20 @@ impl Overlay {
     }
 
     fn lowers(&self, parent: Option<&str>) -> Result<Vec<PathBuf>, SnapshotError> {
-        Ok(self.s.chain(parent)?.iter().map(|i| self.s.fs(&i.id)).collect())
+        Ok(self
+            .s
+            .chain(parent)?
+            .iter()
+            .map(|i| self.s.fs(&i.id))
+            .collect())
     }
 
-    fn make(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>, SnapshotError> {
+    fn make(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        kind: Kind,
+    ) -> Result<Vec<Mount>, SnapshotError> {
         self.s.check_new(key, parent)?;
         let id = self.s.new_id();
         let dir = self.s.dir(&id);
@@ -54,7 +64,8 @@ impl Overlay {
             std::fs::create_dir_all(&p).map_err(self.s.io(key, &p))?;
         }
         let link = self.link(&id);
-        std::os::unix::fs::symlink(format!("../snapshots/{id}/fs"), &link).map_err(self.s.io(key, &link))?;
+        std::os::unix::fs::symlink(format!("../snapshots/{id}/fs"), &link)
+            .map_err(self.s.io(key, &link))?;
         if let Err(e) = self.s.insert(key, &id, parent, kind) {
             let _ = std::fs::remove_file(&link);
             let _ = crate::fsutil::remove_tree(&dir);
@@ -68,7 +79,10 @@ fn bind(source: &Path, rw: bool) -> Mount {
     Mount {
         kind: "bind".to_string(),
         source: source.display().to_string(),
-        options: vec!["rbind".to_string(), if rw { "rw" } else { "ro" }.to_string()],
+        options: vec![
+            "rbind".to_string(),
+            if rw { "rw" } else { "ro" }.to_string(),
+        ],
     }
 }
 
@@ -96,9 +110,17 @@ impl Snapshotter for Overlay {
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
         let info = self.s.get(key)?;
         let chain = self.s.chain(info.parent.as_deref())?;
-        let lower = chain.iter().map(|i| self.link(&i.id).display().to_string()).collect::<Vec<_>>().join(":");
+        let lower = chain
+            .iter()
+            .map(|i| self.link(&i.id).display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
         match info.kind {
-            Kind::Committed => Err(SnapshotError::WrongKind { key: key.to_string(), kind: info.kind, want: "active or view" }),
+            Kind::Committed => Err(SnapshotError::WrongKind {
+                key: key.to_string(),
+                kind: info.kind,
+                want: "active or view",
+            }),
             Kind::Active if chain.is_empty() => Ok(vec![bind(&self.s.fs(&info.id), true)]),
             Kind::Active => {
                 let dir = self.s.dir(&info.id);
@@ -151,11 +173,18 @@ impl Snapshotter for Overlay {
     fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
         let info = self.s.get(key)?;
         if info.kind != Kind::Active {
-            return Err(SnapshotError::WrongKind { key: key.to_string(), kind: info.kind, want: "active" });
+            return Err(SnapshotError::WrongKind {
+                key: key.to_string(),
+                kind: info.kind,
+                want: "active",
+            });
         }
         let mut options = ApplyOptions::new(Whiteouts::Overlay);
         options.lowers = self.lowers(info.parent.as_deref())?;
-        Ok(ApplyTarget { dir: self.s.fs(&info.id), options })
+        Ok(ApplyTarget {
+            dir: self.s.fs(&info.id),
+            options,
+        })
     }
 
     fn changes(&self, key: &str) -> Result<Vec<Change>, SnapshotError> {
@@ -168,8 +197,13 @@ impl Snapshotter for Overlay {
     fn write_diff(&self, key: &str, w: &mut dyn Write) -> Result<u64, SnapshotError> {
         let info = self.s.get(key)?;
         let upper = self.s.fs(&info.id);
-        let (_, n) = layer::write_changes(DiffSource::OverlayUpper(&upper), w)
-            .map_err(|source| SnapshotError::Diff { key: key.to_string(), source })?;
+        let (_, n) =
+            layer::write_changes(DiffSource::OverlayUpper(&upper), w).map_err(|source| {
+                SnapshotError::Diff {
+                    key: key.to_string(),
+                    source,
+                }
+            })?;
         Ok(n)
     }
 

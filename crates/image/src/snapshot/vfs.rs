@@ -37,7 +37,10 @@ fn bind(source: &Path, rw: bool) -> Mount {
     Mount {
         kind: "bind".to_string(),
         source: source.display().to_string(),
-        options: vec!["rbind".to_string(), if rw { "rw" } else { "ro" }.to_string()],
+        options: vec![
+            "rbind".to_string(),
+            if rw { "rw" } else { "ro" }.to_string(),
+        ],
     }
 }
 
@@ -85,10 +88,19 @@ impl Snapshotter for Vfs {
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
         let info = self.s.get(key)?;
         match info.kind {
-            Kind::Committed => Err(SnapshotError::WrongKind { key: key.to_string(), kind: info.kind, want: "active or view" }),
+            Kind::Committed => Err(SnapshotError::WrongKind {
+                key: key.to_string(),
+                kind: info.kind,
+                want: "active or view",
+            }),
             Kind::Active => Ok(vec![bind(&self.s.fs(&info.id), true)]),
             // A committed parent never changes: a view reads it in place.
-            Kind::View => Ok(vec![bind(&self.parent_fs(&info)?.unwrap_or_else(|| self.s.fs(&info.id)), false)]),
+            Kind::View => Ok(vec![bind(
+                &self
+                    .parent_fs(&info)?
+                    .unwrap_or_else(|| self.s.fs(&info.id)),
+                false,
+            )]),
         }
     }
 
@@ -115,9 +127,16 @@ impl Snapshotter for Vfs {
     fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
         let info = self.s.get(key)?;
         if info.kind != Kind::Active {
-            return Err(SnapshotError::WrongKind { key: key.to_string(), kind: info.kind, want: "active" });
+            return Err(SnapshotError::WrongKind {
+                key: key.to_string(),
+                kind: info.kind,
+                want: "active",
+            });
         }
-        Ok(ApplyTarget { dir: self.s.fs(&info.id), options: ApplyOptions::new(Whiteouts::Delete) })
+        Ok(ApplyTarget {
+            dir: self.s.fs(&info.id),
+            options: ApplyOptions::new(Whiteouts::Delete),
+        })
     }
 
     fn changes(&self, key: &str) -> Result<Vec<Change>, SnapshotError> {
@@ -131,8 +150,17 @@ impl Snapshotter for Vfs {
         let changes = self.changes(key)?;
         let info = self.s.get(key)?;
         let fs = self.s.fs(&info.id);
-        let (_, n) = layer::write_changes(DiffSource::Tree { root: &fs, changes: &changes }, w)
-            .map_err(|source| SnapshotError::Diff { key: key.to_string(), source })?;
+        let (_, n) = layer::write_changes(
+            DiffSource::Tree {
+                root: &fs,
+                changes: &changes,
+            },
+            w,
+        )
+        .map_err(|source| SnapshotError::Diff {
+            key: key.to_string(),
+            source,
+        })?;
         Ok(n)
     }
 

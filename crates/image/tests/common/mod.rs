@@ -14,7 +14,10 @@ pub fn fixtures() -> PathBuf {
         return PathBuf::from(p);
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for up in [manifest.join("../../../shared/fixtures/images"), manifest.join("../../shared/fixtures/images")] {
+    for up in [
+        manifest.join("../../../shared/fixtures/images"),
+        manifest.join("../../shared/fixtures/images"),
+    ] {
         if up.join("README.md").exists() {
             return up;
         }
@@ -46,12 +49,16 @@ impl TestStore {
 
     pub fn load_fixture(&self, name: &str) -> Vec<berth_image::LoadedImage> {
         let mut f = fs::File::open(fixture(name)).expect("fixture");
-        self.store.load(&mut f, &Default::default()).expect("load fixture")
+        self.store
+            .load(&mut f, &Default::default())
+            .expect("load fixture")
     }
 
     /// Mounts `mounts` on a fresh directory; unmounted on drop.
     pub fn mount(&self, mounts: &[Mount]) -> Mounted {
-        let target = self.dir.join(format!("mnt-{}", berth_test_support::unique_name("m")));
+        let target = self
+            .dir
+            .join(format!("mnt-{}", berth_test_support::unique_name("m")));
         fs::create_dir_all(&target).unwrap();
         berth_image::mount::mount_all(mounts, &target).expect("mount");
         Mounted { target }
@@ -59,7 +66,10 @@ impl TestStore {
 
     /// A container on `image`, mounted.
     pub fn container(&self, id: &str, image: &str) -> Mounted {
-        let m = self.store.prepare_container(id, image).expect("prepare container");
+        let m = self
+            .store
+            .prepare_container(id, image)
+            .expect("prepare container");
         self.mount(&m)
     }
 }
@@ -85,7 +95,10 @@ impl Drop for Mounted {
 pub fn tree(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         names.sort();
         for n in names {
             let p = dir.join(&n);
@@ -166,8 +179,12 @@ pub fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
                 b.append_data(&mut h, p, *d).unwrap();
             }
             E::XattrFile(p, d, xs) => {
-                let ext: Vec<(String, &[u8])> = xs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v)).collect();
-                b.append_pax_extensions(ext.iter().map(|(k, v)| (k.as_str(), *v))).unwrap();
+                let ext: Vec<(String, &[u8])> = xs
+                    .iter()
+                    .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
+                    .collect();
+                b.append_pax_extensions(ext.iter().map(|(k, v)| (k.as_str(), *v)))
+                    .unwrap();
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(0o755);
                 h.set_size(d.len() as u64);
@@ -270,7 +287,12 @@ pub fn docker_archive(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
         layer_names.push(name);
     }
     add(&mut b, &config_name, &config);
-    let manifest = serde_json::json!([{"Config": config_name, "RepoTags": [tag], "Layers": layer_names}]);
-    add(&mut b, "manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    let manifest =
+        serde_json::json!([{"Config": config_name, "RepoTags": [tag], "Layers": layer_names}]);
+    add(
+        &mut b,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
     b.into_inner().unwrap()
 }
