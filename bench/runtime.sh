@@ -27,10 +27,20 @@ cp /bin/busybox "$work/bundle/rootfs/bin/"
 for a in sh true; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
 mkdir -p "$work/bundle/rootfs/"{proc,sys,dev,tmp,etc}
 "$berth" spec --bundle "$work/bundle"
-# The same config for everyone: runc's default spec, no terminal, runs `true`.
-sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' "$work/bundle/config.json"
+# The same config for everyone: runc's default spec, no terminal, runs `true`
+# (ociVersion 1.0.2: crun 1.8 refuses newer).
+sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/; s/"ociVersion": "1.2.0"/"ociVersion": "1.0.2"/' "$work/bundle/config.json"
 
-echo "runtimes: $(for r in "${!bin[@]}"; do printf '%s ' "$r"; done)"
+# A peer that cannot run here (crun 1.8 refuses hybrid cgroup hosts) is left out, with why.
+for rt in runc crun; do
+  [ -n "${bin[$rt]:-}" ] || continue
+  if ! err=$("${bin[$rt]}" --root "$work/state-$rt" run --bundle "$work/bundle" probe-$rt 2>&1); then
+    echo "leaving out $rt: $err"
+    "${bin[$rt]}" --root "$work/state-$rt" delete --force probe-$rt >/dev/null 2>&1 || true
+    unset "bin[$rt]"
+  fi
+done
+echo "runtimes: $(for r in berth runc crun; do [ -n "${bin[$r]:-}" ] && printf '%s ' "$r"; done)"
 echo "kernel $(uname -r), $(nproc) cores; $runs runs each"
 cmds_run=(); cmds_life=()
 for rt in berth runc crun; do

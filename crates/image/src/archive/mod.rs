@@ -405,6 +405,39 @@ impl ImageStore {
         format: SaveFormat,
         w: &mut dyn Write,
     ) -> Result<(), ImageError> {
+        let mut tw = TarOut(tar::Builder::new(w));
+        self.save_to(refs, format, &mut tw)?;
+        tw.0.finish().map_err(ArchiveError::Write)?;
+        Ok(())
+    }
+
+    /// [`ImageStore::save`] into a directory (an OCI image layout, as `skopeo copy … oci:DIR`
+    /// writes, plus `manifest.json` for [`SaveFormat::DockerArchive`]). `dir` must not exist
+    /// or be empty.
+    pub fn save_dir(&self, refs: &[&str], format: SaveFormat, dir: &Path) -> Result<(), ImageError> {
+        std::fs::create_dir_all(dir).map_err(|source| ImageError::Io { what: "creating", path: dir.to_path_buf(), source })?;
+        let mut out = DirOut(dir.to_path_buf());
+        self.save_to(refs, format, &mut out)
+    }
+
+    /// Loads an OCI image layout directory (or a docker-archive unpacked in one).
+    pub fn load_dir(&self, dir: &Path, opts: &LoadOptions) -> Result<Vec<LoadedImage>, ImageError> {
+        let loaded = {
+            let _lease = self.lease();
+            let st = stage_dir(self, dir)?;
+            if st.docs.contains_key(Path::new("manifest.json")) {
+                self.load_docker(&st)?
+            } else if st.docs.contains_key(Path::new("index.json")) {
+                self.load_oci(&st, opts)?
+            } else {
+                return Err(ArchiveError::NotAnArchive.into());
+            }
+        };
+        self.gc()?;
+        Ok(loaded)
+    }
+
+    fn save_to(&self, refs: &[&str], format: SaveFormat, tw: &mut dyn Out) -> Result<(), ImageError> {
         let _lease = self.lease();
         // (id, names) in order, deduplicated by id.
         let mut images: Vec<(Digest, Vec<Reference>)> = Vec::new();
@@ -418,7 +451,6 @@ impl ImageStore {
                 None => images.push((id, name.into_iter().collect())),
             }
         }
-        let mut tw = tar::Builder::new(w);
         let mut written: std::collections::HashSet<Digest> = std::collections::HashSet::new();
         let mut index = Index {
             schema_version: 2,
@@ -429,13 +461,13 @@ impl ImageStore {
         };
         let mut docker_manifest: Vec<DockerArchiveEntry> = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        add_dir(&mut tw, "blobs/")?;
-        add_dir(&mut tw, "blobs/sha256/")?;
+        add_dir(tw, "blobs/")?;
+        add_dir(tw, "blobs/sha256/")?;
         for (id, names) in &images {
             let img = self.inspect(&id.to_string())?;
             let config = self.content.read(id)?;
             write_blob(
-                &mut tw,
+                tw,
                 &mut written,
                 id,
                 &mut &config[..],
@@ -447,7 +479,7 @@ impl ImageStore {
                     let sizes = self.layer_tar_sizes()?;
                     for l in &img.layers {
                         let size = sizes.get(&l.chain_id.to_string()).copied().unwrap_or(0);
-                        self.write_plain_layer(&mut tw, &mut written, l, size)?;
+                        self.write_plain_layer(tw, &mut written, l, size)?;
                         layer_descs.push(Descriptor::new(spec::OCI_LAYER, l.diff_id.clone(), size));
                     }
                 }
@@ -461,7 +493,7 @@ impl ImageStore {
                         })?;
                         let size = self.content.size(&b.digest)?;
                         let mut f = self.content.open_blob(&b.digest)?;
-                        write_blob(&mut tw, &mut written, &b.digest, &mut f, size)?;
+                        write_blob(tw, &mut written, &b.digest, &mut f, size)?;
                         layer_descs.push(Descriptor::new(
                             &oci_layer_type(&b.media_type),
                             b.digest,
@@ -491,7 +523,7 @@ impl ImageStore {
                     for l in &man.layers {
                         let size = self.content.size(&l.digest)?;
                         let mut f = self.content.open_blob(&l.digest)?;
-                        write_blob(&mut tw, &mut written, &l.digest, &mut f, size)?;
+                        write_blob(tw, &mut written, &l.digest, &mut f, size)?;
                     }
                     (
                         Descriptor::new(&d.media_type, d.digest, raw.len() as u64),
@@ -516,7 +548,7 @@ impl ImageStore {
                 }
             };
             write_blob(
-                &mut tw,
+                tw,
                 &mut written,
                 &mdesc.digest,
                 &mut &mraw[..],
@@ -565,13 +597,12 @@ impl ImageStore {
             }
         }
         let json = |v: &dyn erased::Ser| v.to_json();
-        add_file(&mut tw, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        add_file(&mut tw, "index.json", &json(&index))?;
+        add_file(tw, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        add_file(tw, "index.json", &json(&index))?;
         if format == SaveFormat::DockerArchive {
-            add_file(&mut tw, "manifest.json", &json(&docker_manifest))?;
-            add_file(&mut tw, "repositories", &json(&repositories))?;
+            add_file(tw, "manifest.json", &json(&docker_manifest))?;
+            add_file(tw, "repositories", &json(&repositories))?;
         }
-        tw.finish().map_err(ArchiveError::Write)?;
         Ok(())
     }
 
@@ -588,9 +619,9 @@ impl ImageStore {
     }
 
     /// Writes layer `l` as a plain tar named by its diff id, decompressing its blob on the fly.
-    fn write_plain_layer<W: Write>(
+    fn write_plain_layer(
         &self,
-        tw: &mut tar::Builder<W>,
+        tw: &mut dyn Out,
         written: &mut std::collections::HashSet<Digest>,
         l: &LayerRef,
         size: u64,
@@ -625,6 +656,84 @@ impl ImageStore {
         }
         Ok(())
     }
+}
+
+/// Where an archive is written: a tar stream or a directory.
+trait Out {
+    fn dir(&mut self, path: &str) -> io::Result<()>;
+    fn file(&mut self, path: &str, size: u64, r: &mut dyn Read) -> io::Result<()>;
+}
+
+struct TarOut<W: Write>(tar::Builder<W>);
+
+impl<W: Write> Out for TarOut<W> {
+    fn dir(&mut self, path: &str) -> io::Result<()> {
+        let mut h = header(0, tar::EntryType::Directory, 0o755);
+        self.0.append_data(&mut h, path, io::empty())
+    }
+    fn file(&mut self, path: &str, size: u64, r: &mut dyn Read) -> io::Result<()> {
+        let mut h = header(size, tar::EntryType::Regular, 0o644);
+        self.0.append_data(&mut h, path, r)
+    }
+}
+
+struct DirOut(PathBuf);
+
+impl Out for DirOut {
+    fn dir(&mut self, path: &str) -> io::Result<()> {
+        std::fs::create_dir_all(self.0.join(path))
+    }
+    fn file(&mut self, path: &str, size: u64, r: &mut dyn Read) -> io::Result<()> {
+        let p = self.0.join(path);
+        let tmp = p.with_extension("partial");
+        let mut f = std::fs::File::create(&tmp)?;
+        let n = io::copy(r, &mut f)?;
+        if n != size {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{path}: {n} bytes, expected {size}")));
+        }
+        std::fs::rename(&tmp, &p)
+    }
+}
+
+/// Stages an image layout directory: blobs are copied into the content store (verified).
+fn stage_dir(store: &ImageStore, dir: &Path) -> Result<Staged, ImageError> {
+    let mut st = Staged::default();
+    let io_err = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ImageError::Io { what: "reading", path: p, source }
+    };
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let abs = dir.join(&rel);
+        for e in std::fs::read_dir(&abs).map_err(io_err(&abs))? {
+            let e = e.map_err(io_err(&abs))?;
+            let rel_e = rel.join(e.file_name());
+            let ft = e.file_type().map_err(io_err(&e.path()))?;
+            if ft.is_dir() {
+                stack.push(rel_e);
+            } else if ft.is_file() {
+                let size = e.metadata().map_err(io_err(&e.path()))?.len();
+                if let Some(d) = blob_name(&rel_e) {
+                    if !store.content.contains(&d) {
+                        let mut f = std::fs::File::open(e.path()).map_err(io_err(&e.path()))?;
+                        store.content.write_from(&mut f, Some(d.clone()), Some(size))?;
+                    }
+                    st.blobs.insert(rel_e, d);
+                } else if is_doc(&rel_e, size) {
+                    st.docs.insert(rel_e, std::fs::read(e.path()).map_err(io_err(&e.path()))?);
+                } else {
+                    let mut f = std::fs::File::open(e.path()).map_err(io_err(&e.path()))?;
+                    let (d, _) = store.content.write_from(&mut f, None, Some(size))?;
+                    st.blobs.insert(rel_e, d);
+                }
+            } else if ft.is_symlink() {
+                let t = std::fs::read_link(e.path()).map_err(io_err(&e.path()))?;
+                st.links.insert(rel_e, normalize(&rel.join(t)));
+            }
+        }
+    }
+    Ok(st)
 }
 
 fn oci_layer_type(mt: &str) -> String {
@@ -675,22 +784,16 @@ fn header(size: u64, kind: tar::EntryType, mode: u32) -> tar::Header {
     h
 }
 
-fn add_dir<W: Write>(tw: &mut tar::Builder<W>, path: &str) -> Result<(), ImageError> {
-    let mut h = header(0, tar::EntryType::Directory, 0o755);
-    tw.append_data(&mut h, path, io::empty())
-        .map_err(ArchiveError::Write)?;
-    Ok(())
+fn add_dir(tw: &mut dyn Out, path: &str) -> Result<(), ImageError> {
+    tw.dir(path).map_err(|e| ArchiveError::Write(e).into())
 }
 
-fn add_file<W: Write>(tw: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<(), ImageError> {
-    let mut h = header(data.len() as u64, tar::EntryType::Regular, 0o644);
-    tw.append_data(&mut h, path, data)
-        .map_err(ArchiveError::Write)?;
-    Ok(())
+fn add_file(tw: &mut dyn Out, path: &str, data: &[u8]) -> Result<(), ImageError> {
+    tw.file(path, data.len() as u64, &mut &data[..]).map_err(|e| ArchiveError::Write(e).into())
 }
 
-fn write_blob<W: Write>(
-    tw: &mut tar::Builder<W>,
+fn write_blob(
+    tw: &mut dyn Out,
     written: &mut std::collections::HashSet<Digest>,
     d: &Digest,
     r: &mut dyn Read,
@@ -699,8 +802,7 @@ fn write_blob<W: Write>(
     if !written.insert(d.clone()) {
         return Ok(());
     }
-    let mut h = header(size, tar::EntryType::Regular, 0o644);
-    tw.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), r.take(size))
+    tw.file(&format!("blobs/sha256/{}", d.hex()), size, &mut r.take(size))
         .map_err(ArchiveError::Write)?;
     Ok(())
 }
