@@ -220,22 +220,22 @@ impl Ingest {
                 source: e.into_error(),
             })?;
         }
-        if let Some(expected) = &self.expected {
-            if *expected != actual {
-                return Err(ContentError::DigestMismatch {
-                    expected: expected.clone(),
-                    actual,
-                });
-            }
+        if let Some(expected) = &self.expected
+            && *expected != actual
+        {
+            return Err(ContentError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
         }
-        if let Some(size) = self.size {
-            if size != len {
-                return Err(ContentError::SizeMismatch {
-                    digest: actual,
-                    expected: size,
-                    actual: len,
-                });
-            }
+        if let Some(size) = self.size
+            && size != len
+        {
+            return Err(ContentError::SizeMismatch {
+                digest: actual,
+                expected: size,
+                actual: len,
+            });
         }
         let dest = self.store.path(&actual);
         fs::rename(&self.path, &dest).map_err(io_err(&dest))?;
@@ -251,13 +251,13 @@ impl Write for Ingest {
         };
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
-        if let Some(size) = self.size {
-            if self.hasher.len() > size {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("blob larger than the expected {size} bytes"),
-                ));
-            }
+        if let Some(size) = self.size
+            && self.hasher.len() > size
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("blob larger than the expected {size} bytes"),
+            ));
         }
         Ok(n)
     }

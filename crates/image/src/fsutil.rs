@@ -116,7 +116,7 @@ pub fn resolve_dir(
     create: bool,
 ) -> Result<OwnedFd, ResolveError> {
     if components.is_empty() {
-        return Ok(rustix::io::fcntl_dupfd_cloexec(root, 0).map_err(ResolveError::from)?);
+        return rustix::io::fcntl_dupfd_cloexec(root, 0).map_err(ResolveError::from);
     }
     let joined: PathBuf = components.iter().collect();
     match openat2_beneath(root, joined.as_os_str()) {

@@ -285,6 +285,7 @@ pub fn is_index_media_type(mt: &str) -> bool {
 
 /// A parsed manifest-like document.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // a short-lived parse result
 pub enum AnyManifest {
     Image(Manifest),
     Index(Index),

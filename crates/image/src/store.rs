@@ -440,7 +440,14 @@ impl ImageStore {
         keep_blob: bool,
     ) -> Result<AppliedLayer> {
         let _lease = self.lease();
-        self.apply_layer_blob_leased(blob, parent, media_type, expected_digest, expected_diff_id, keep_blob)
+        self.apply_layer_blob_leased(
+            blob,
+            parent,
+            media_type,
+            expected_digest,
+            expected_diff_id,
+            keep_blob,
+        )
     }
 
     /// [`ImageStore::apply_layer_blob`] for callers that hold a lease already (a second
@@ -545,7 +552,8 @@ impl ImageStore {
                 Some(b.media_type.as_str())
             };
             let started = std::time::Instant::now();
-            let a = self.apply_layer_blob_leased(&mut f, parent, mt, None, Some(&diff_ids[i]), false)?;
+            let a =
+                self.apply_layer_blob_leased(&mut f, parent, mt, None, Some(&diff_ids[i]), false)?;
             tracing::debug!(chain = %chain, bytes = a.compressed_size, ms = started.elapsed().as_millis() as u64, "layer unpacked");
         }
         Ok(chains)
@@ -1040,17 +1048,18 @@ impl ImageStore {
         }
         let mut parent = self.image_row(&id)?.0;
         self.delete_image(&id, &mut out)?;
-        while prune_parents {
-            let Some(p) = parent.take() else { break };
-            if !self.image_exists(&p)?
-                || !self.names_of(&p)?.is_empty()
-                || !self.containers_using(&p)?.is_empty()
-                || !self.children_of(&p)?.is_empty()
-            {
-                break;
+        if prune_parents {
+            while let Some(p) = parent.take() {
+                if !self.image_exists(&p)?
+                    || !self.names_of(&p)?.is_empty()
+                    || !self.containers_using(&p)?.is_empty()
+                    || !self.children_of(&p)?.is_empty()
+                {
+                    break;
+                }
+                parent = self.image_row(&p)?.0;
+                self.delete_image(&p, &mut out)?;
             }
-            parent = self.image_row(&p)?.0;
-            self.delete_image(&p, &mut out)?;
         }
         let freed = self.gc_locked()?;
         out.extend(freed.deleted);

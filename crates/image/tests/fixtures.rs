@@ -141,8 +141,7 @@ fn check_overlay_layers(t: &TestStore) {
     }
     let l4 = fs_of(3);
     let mut v = [0u8; 8];
-    let n =
-        rustix::fs::lgetxattr(&l4.join("opaque"), "trusted.overlay.opaque", &mut v[..]).unwrap();
+    let n = rustix::fs::lgetxattr(l4.join("opaque"), "trusted.overlay.opaque", &mut v[..]).unwrap();
     assert_eq!(&v[..n], b"y");
     assert!(!l4.join("opaque/.wh..wh..opq").exists());
 }

@@ -16,16 +16,28 @@ const NAME: &str = "fixture/multilayer:1";
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn");
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn skopeo_inspect(transport: &str) -> serde_json::Value {
-    serde_json::from_str(&run(Command::new("skopeo").args(["inspect", "--config", transport]))).unwrap()
+    serde_json::from_str(&run(
+        Command::new("skopeo").args(["inspect", "--config", transport])
+    ))
+    .unwrap()
 }
 
 fn diff_ids(v: &serde_json::Value) -> Vec<String> {
-    v["rootfs"]["diff_ids"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+    v["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -41,7 +53,9 @@ fn skopeo_reads_what_berth_saves_and_berth_loads_what_skopeo_writes() {
 
     // docker-archive written by berth
     let mut f = std::fs::File::create(dir.join("berth-docker.tar")).unwrap();
-    t.store.save(&[NAME], SaveFormat::DockerArchive, &mut f).unwrap();
+    t.store
+        .save(&[NAME], SaveFormat::DockerArchive, &mut f)
+        .unwrap();
     drop(f);
     let cfg = skopeo_inspect(&format!("docker-archive:{}", p("berth-docker.tar")));
     assert_eq!(diff_ids(&cfg), want);
@@ -50,24 +64,56 @@ fn skopeo_reads_what_berth_saves_and_berth_loads_what_skopeo_writes() {
     let mut f = std::fs::File::create(dir.join("berth-oci.tar")).unwrap();
     t.store.save(&[NAME], SaveFormat::Oci, &mut f).unwrap();
     drop(f);
-    assert_eq!(diff_ids(&skopeo_inspect(&format!("oci-archive:{}:{NAME}", p("berth-oci.tar")))), want);
-    t.store.save_dir(&[NAME], SaveFormat::Oci, &dir.join("berth-oci-dir")).unwrap();
-    assert_eq!(diff_ids(&skopeo_inspect(&format!("oci:{}:{NAME}", p("berth-oci-dir")))), want);
+    assert_eq!(
+        diff_ids(&skopeo_inspect(&format!(
+            "oci-archive:{}:{NAME}",
+            p("berth-oci.tar")
+        ))),
+        want
+    );
+    t.store
+        .save_dir(&[NAME], SaveFormat::Oci, &dir.join("berth-oci-dir"))
+        .unwrap();
+    assert_eq!(
+        diff_ids(&skopeo_inspect(&format!(
+            "oci:{}:{NAME}",
+            p("berth-oci-dir")
+        ))),
+        want
+    );
     // skopeo copies berth's docker-archive into an OCI layout dir and an OCI archive; berth
     // loads both back to the same layers and tree
-    run(Command::new("skopeo").args(["copy", "-q", &format!("docker-archive:{}", p("berth-docker.tar")), &format!("oci:{}:{NAME}", p("skopeo-dir"))]));
-    run(Command::new("skopeo").args(["copy", "-q", &format!("oci:{}:{NAME}", p("skopeo-dir")), &format!("oci-archive:{}:{NAME}", p("skopeo.tar"))]));
+    run(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        &format!("docker-archive:{}", p("berth-docker.tar")),
+        &format!("oci:{}:{NAME}", p("skopeo-dir")),
+    ]));
+    run(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        &format!("oci:{}:{NAME}", p("skopeo-dir")),
+        &format!("oci-archive:{}:{NAME}", p("skopeo.tar")),
+    ]));
     for from_dir in [true, false] {
         let b = TestStore::new(Driver::Vfs);
         let loaded = if from_dir {
-            b.store.load_dir(Path::new(&p("skopeo-dir")), &Default::default()).unwrap()
+            b.store
+                .load_dir(Path::new(&p("skopeo-dir")), &Default::default())
+                .unwrap()
         } else {
             let mut f = std::fs::File::open(p("skopeo.tar")).unwrap();
             b.store.load(&mut f, &Default::default()).unwrap()
         };
         assert_eq!(loaded[0].references[0].familiar(), NAME);
         let back = b.store.inspect(NAME).unwrap();
-        assert_eq!(back.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(), want);
+        assert_eq!(
+            back.layers
+                .iter()
+                .map(|l| l.diff_id.to_string())
+                .collect::<Vec<_>>(),
+            want
+        );
         t.store
             .with_image_tree(NAME, |ra| {
                 b.store.with_image_tree(NAME, |rb| {
@@ -80,7 +126,10 @@ fn skopeo_reads_what_berth_saves_and_berth_loads_what_skopeo_writes() {
 }
 
 fn docker_daemon() -> bool {
-    Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output().is_ok_and(|o| o.status.success())
+    Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -94,11 +143,20 @@ fn docker_loads_what_berth_saves() {
     let t = TestStore::new(Driver::Overlay);
     t.load_fixture("multilayer.docker.tar");
     let img = t.store.inspect(NAME).unwrap();
-    let tag = format!("berth-interop/{}:1", berth_test_support::unique_name("t").to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), ""));
-    t.store.tag(NAME, &berth_image::Reference::parse(&tag).unwrap()).unwrap();
+    let tag = format!(
+        "berth-interop/{}:1",
+        berth_test_support::unique_name("t")
+            .to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    );
+    t.store
+        .tag(NAME, &berth_image::Reference::parse(&tag).unwrap())
+        .unwrap();
     let path = t.dir.join("to-docker.tar");
     let mut f = std::fs::File::create(&path).unwrap();
-    t.store.save(&[&tag], SaveFormat::DockerArchive, &mut f).unwrap();
+    t.store
+        .save(&[&tag], SaveFormat::DockerArchive, &mut f)
+        .unwrap();
     drop(f);
     run(Command::new("docker").args(["load", "-i"]).arg(&path));
     let id = run(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", &tag]));

@@ -83,10 +83,10 @@ fn applies_every_entry_kind_with_metadata() {
             201
         );
         let mut v = [0u8; 64];
-        let n = rustix::fs::lgetxattr(&root.join("bin/ping"), "security.capability", &mut v[..])
+        let n = rustix::fs::lgetxattr(root.join("bin/ping"), "security.capability", &mut v[..])
             .unwrap();
         assert_eq!(n, 20);
-        let n = rustix::fs::lgetxattr(&root.join("bin/ping"), "user.note", &mut v[..]).unwrap();
+        let n = rustix::fs::lgetxattr(root.join("bin/ping"), "user.note", &mut v[..]).unwrap();
         assert_eq!(&v[..n], b"hello");
         let long = root.join(format!("{}/{}", "d".repeat(120), "f".repeat(150)));
         assert_eq!(fs::read(&long).unwrap(), b"long");
@@ -189,7 +189,7 @@ fn whiteouts_in_both_forms() {
     let wh = fs::symlink_metadata(upper.join("a/x")).unwrap();
     assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
     let mut v = [0u8; 4];
-    let n = rustix::fs::lgetxattr(&upper.join("o"), "trusted.overlay.opaque", &mut v[..]).unwrap();
+    let n = rustix::fs::lgetxattr(upper.join("o"), "trusted.overlay.opaque", &mut v[..]).unwrap();
     assert_eq!(&v[..n], b"y");
     assert_eq!(tree(&upper), ["a", "a/x", "o", "o/new"]);
 }
@@ -210,6 +210,6 @@ fn overlay_xattrs_from_a_layer_are_dropped() {
     )
     .unwrap();
     let mut v = [0u8; 16];
-    assert!(rustix::fs::lgetxattr(&dir.join("f"), "trusted.overlay.redirect", &mut v[..]).is_err());
-    assert!(rustix::fs::lgetxattr(&dir.join("f"), "user.ok", &mut v[..]).is_ok());
+    assert!(rustix::fs::lgetxattr(dir.join("f"), "trusted.overlay.redirect", &mut v[..]).is_err());
+    assert!(rustix::fs::lgetxattr(dir.join("f"), "user.ok", &mut v[..]).is_ok());
 }

@@ -216,7 +216,7 @@ both_drivers!(
             assert_eq!(fs::read_to_string(root.join("new/h")).unwrap(), "f");
             tree(root)
         });
-        let want = with_mounted(&dir, &s.mounts("c").unwrap(), |root| tree(root));
+        let want = with_mounted(&dir, &s.mounts("c").unwrap(), tree);
         assert_eq!(got, want);
         assert!(!got.contains(&"data/sub/s".to_string()));
         assert!(got.contains(&"data/sub/t".to_string()));

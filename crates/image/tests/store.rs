@@ -42,7 +42,7 @@ both_drivers!(
         let e = t.store.remove("busybox", false, true).unwrap_err();
         assert!(e.to_string().contains("being used by container c1"), "{e}");
         assert!(matches!(
-            t.store.remove(&id.short().to_string(), true, true),
+            t.store.remove(id.short(), true, true),
             Err(ImageError::Conflict { .. })
         ));
         // force by name only untags: the container keeps its image

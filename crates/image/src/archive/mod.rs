@@ -414,8 +414,17 @@ impl ImageStore {
     /// [`ImageStore::save`] into a directory (an OCI image layout, as `skopeo copy … oci:DIR`
     /// writes, plus `manifest.json` for [`SaveFormat::DockerArchive`]). `dir` must not exist
     /// or be empty.
-    pub fn save_dir(&self, refs: &[&str], format: SaveFormat, dir: &Path) -> Result<(), ImageError> {
-        std::fs::create_dir_all(dir).map_err(|source| ImageError::Io { what: "creating", path: dir.to_path_buf(), source })?;
+    pub fn save_dir(
+        &self,
+        refs: &[&str],
+        format: SaveFormat,
+        dir: &Path,
+    ) -> Result<(), ImageError> {
+        std::fs::create_dir_all(dir).map_err(|source| ImageError::Io {
+            what: "creating",
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let mut out = DirOut(dir.to_path_buf());
         self.save_to(refs, format, &mut out)
     }
@@ -437,7 +446,12 @@ impl ImageStore {
         Ok(loaded)
     }
 
-    fn save_to(&self, refs: &[&str], format: SaveFormat, tw: &mut dyn Out) -> Result<(), ImageError> {
+    fn save_to(
+        &self,
+        refs: &[&str],
+        format: SaveFormat,
+        tw: &mut dyn Out,
+    ) -> Result<(), ImageError> {
         let _lease = self.lease();
         // (id, names) in order, deduplicated by id.
         let mut images: Vec<(Digest, Vec<Reference>)> = Vec::new();
@@ -466,13 +480,7 @@ impl ImageStore {
         for (id, names) in &images {
             let img = self.inspect(&id.to_string())?;
             let config = self.content.read(id)?;
-            write_blob(
-                tw,
-                &mut written,
-                id,
-                &mut &config[..],
-                config.len() as u64,
-            )?;
+            write_blob(tw, &mut written, id, &mut &config[..], config.len() as u64)?;
             let mut layer_descs = Vec::new();
             match format {
                 SaveFormat::DockerArchive => {
@@ -690,7 +698,10 @@ impl Out for DirOut {
         let n = io::copy(r, &mut f)?;
         if n != size {
             let _ = std::fs::remove_file(&tmp);
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{path}: {n} bytes, expected {size}")));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{path}: {n} bytes, expected {size}"),
+            ));
         }
         std::fs::rename(&tmp, &p)
     }
@@ -701,7 +712,11 @@ fn stage_dir(store: &ImageStore, dir: &Path) -> Result<Staged, ImageError> {
     let mut st = Staged::default();
     let io_err = |p: &Path| {
         let p = p.to_path_buf();
-        move |source| ImageError::Io { what: "reading", path: p, source }
+        move |source| ImageError::Io {
+            what: "reading",
+            path: p,
+            source,
+        }
     };
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -717,11 +732,14 @@ fn stage_dir(store: &ImageStore, dir: &Path) -> Result<Staged, ImageError> {
                 if let Some(d) = blob_name(&rel_e) {
                     if !store.content.contains(&d) {
                         let mut f = std::fs::File::open(e.path()).map_err(io_err(&e.path()))?;
-                        store.content.write_from(&mut f, Some(d.clone()), Some(size))?;
+                        store
+                            .content
+                            .write_from(&mut f, Some(d.clone()), Some(size))?;
                     }
                     st.blobs.insert(rel_e, d);
                 } else if is_doc(&rel_e, size) {
-                    st.docs.insert(rel_e, std::fs::read(e.path()).map_err(io_err(&e.path()))?);
+                    st.docs
+                        .insert(rel_e, std::fs::read(e.path()).map_err(io_err(&e.path()))?);
                 } else {
                     let mut f = std::fs::File::open(e.path()).map_err(io_err(&e.path()))?;
                     let (d, _) = store.content.write_from(&mut f, None, Some(size))?;
@@ -789,7 +807,8 @@ fn add_dir(tw: &mut dyn Out, path: &str) -> Result<(), ImageError> {
 }
 
 fn add_file(tw: &mut dyn Out, path: &str, data: &[u8]) -> Result<(), ImageError> {
-    tw.file(path, data.len() as u64, &mut &data[..]).map_err(|e| ArchiveError::Write(e).into())
+    tw.file(path, data.len() as u64, &mut &data[..])
+        .map_err(|e| ArchiveError::Write(e).into())
 }
 
 fn write_blob(
@@ -802,7 +821,11 @@ fn write_blob(
     if !written.insert(d.clone()) {
         return Ok(());
     }
-    tw.file(&format!("blobs/sha256/{}", d.hex()), size, &mut r.take(size))
-        .map_err(ArchiveError::Write)?;
+    tw.file(
+        &format!("blobs/sha256/{}", d.hex()),
+        size,
+        &mut r.take(size),
+    )
+    .map_err(ArchiveError::Write)?;
     Ok(())
 }

@@ -128,21 +128,21 @@ pub fn apply_layer(
     // Whatever follows the compressed stream still belongs to the blob.
     io::copy(&mut raw, &mut io::sink()).map_err(LayerError::Read)?;
     let (digest, compressed_size) = raw.into_inner().finish();
-    if let Some(expected) = &opts.expected_digest {
-        if *expected != digest {
-            return Err(LayerError::DigestMismatch {
-                expected: expected.clone(),
-                actual: digest,
-            });
-        }
+    if let Some(expected) = &opts.expected_digest
+        && *expected != digest
+    {
+        return Err(LayerError::DigestMismatch {
+            expected: expected.clone(),
+            actual: digest,
+        });
     }
-    if let Some(expected) = &opts.expected_diff_id {
-        if *expected != diff_id {
-            return Err(LayerError::DiffIdMismatch {
-                expected: expected.clone(),
-                actual: diff_id,
-            });
-        }
+    if let Some(expected) = &opts.expected_diff_id
+        && *expected != diff_id
+    {
+        return Err(LayerError::DiffIdMismatch {
+            expected: expected.clone(),
+            actual: diff_id,
+        });
     }
     if opts.sync {
         rustix::fs::syncfs(&root).map_err(|e| LayerError::Io {
@@ -315,10 +315,10 @@ impl<'a> Unpacker<'a> {
             let parent = rustix::io::fcntl_dupfd_cloexec(parent, 0).map_err(errno_err(&path))?;
             let parent = parent.as_fd();
             let existing = fsutil::try_lstat_at(parent, name).map_err(entry_err(&path))?;
-            if let Some(st) = existing {
-                if !(kind.is_dir() && fsutil::is_dir(&st)) {
-                    fsutil::remove_all_at(parent, name).map_err(entry_err(&path))?;
-                }
+            if let Some(st) = existing
+                && !(kind.is_dir() && fsutil::is_dir(&st))
+            {
+                fsutil::remove_all_at(parent, name).map_err(entry_err(&path))?;
             }
             let mode = Mode::from_raw_mode(meta.mode & 0o7777);
             match kind {
