@@ -6,7 +6,8 @@ set -euo pipefail
 
 pkgs=(busybox-static libseccomp-dev pkg-config gcc libc6-dev ca-certificates curl)
 if [ "${1:-}" = "test" ]; then
-  pkgs+=(iproute2 nftables docker-registry skopeo apache2-utils procps util-linux)
+  # docker.io and containerd: the runtime is tested as a drop-in under the real engines.
+  pkgs+=(iproute2 nftables docker-registry skopeo apache2-utils procps util-linux docker.io containerd)
 fi
 
 missing=()

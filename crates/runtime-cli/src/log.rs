@@ -11,9 +11,10 @@ use std::time::SystemTime;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
 
 #[derive(Clone)]
 pub struct Logger {
@@ -66,10 +67,16 @@ pub fn init(path: Option<&Path>, format: &str, debug: bool) -> Logger {
         file,
         json: format == "json",
     }));
+    // A level, not a filter expression: RUST_LOG=debug works, per-module filters do not
+    // (the regex engine behind them would double the size of this binary, which is copied
+    // into a sealed memfd on every create).
     let filter = if debug {
-        EnvFilter::new("debug")
+        LevelFilter::DEBUG
     } else {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"))
+        std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(LevelFilter::WARN)
     };
     let _ = tracing_subscriber::registry()
         .with(filter)

@@ -267,6 +267,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let logger = log::init(cli.log.as_deref(), &cli.log_format, cli.debug);
+    tracing::debug!(command = ?std::env::args().nth(1), "begin");
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -389,10 +390,12 @@ fn run_container(rt: &Runtime, a: RunArgs) -> Result<u8> {
         let _ = rt.delete(&a.id, true);
         return Err(e);
     }
+    tracing::debug!(container = a.id, "started");
     if a.detach {
         return Ok(0);
     }
     let code = supervise::wait(created.pid, created.spawned.console)?;
+    tracing::debug!(container = a.id, code, "exited");
     if !a.keep {
         rt.delete(&a.id, true)?;
     }

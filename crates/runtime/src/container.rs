@@ -103,10 +103,12 @@ impl Runtime {
         let seccomp_socket = connect_listener(&spec)?;
 
         let cgroups_path = linux.cgroups_path.clone().unwrap_or_else(|| id.to_string());
+        tracing::debug!(container = id, "config checked");
         let cg = berth_cgroups::manager(&cgroups_path)?;
         cg.create()?;
         let cg = cgroup_out.insert(cg);
         cg.apply(&crate::defaults::effective_resources(linux))?;
+        tracing::debug!(container = id, "cgroup ready");
         rustix::fs::mknodat(
             rustix::fs::CWD,
             dir.fifo(),
@@ -142,6 +144,7 @@ impl Runtime {
             hooks::run_all(&hooks.create_runtime, &st, "createRuntime")
         })?;
         let pid = spawned.pid;
+        tracing::debug!(container = id, pid, "container process ready");
         let pid_start = util::proc_stat(pid).map(|(_, s)| s).unwrap_or(0);
         let state = State {
             id: id.into(),
@@ -178,6 +181,7 @@ impl Runtime {
                 .map_err(kill_on_error)?;
         }
         spawned.committed().map_err(kill_on_error)?;
+        tracing::debug!(container = id, "created");
         Ok(Created { pid, spawned })
     }
 
@@ -310,7 +314,9 @@ impl Runtime {
         if cg.pids().map(|p| !p.is_empty()).unwrap_or(false) {
             kill_and_wait(&state, cg.as_ref())?;
         }
+        tracing::debug!(container = id, "processes gone");
         cg.destroy()?;
+        tracing::debug!(container = id, "cgroup removed");
         let mut oci = state.oci(&dir.path);
         oci.status = Status::Stopped;
         oci.pid = 0;

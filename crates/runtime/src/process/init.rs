@@ -51,6 +51,7 @@ fn expect(ch: &Channel, what: &str) -> Result<()> {
 pub(super) fn stage1(s: &Setup<'_>, ch: &Channel) -> Result<Infallible> {
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .ctx(|| "set parent death signal".into())?;
+    join_v1_cgroups(s)?;
     expect(ch, "the cgroup")?;
     close_inherited_fds(s, ch)?;
     let mut new_time = false;
@@ -111,6 +112,21 @@ pub(super) fn stage1(s: &Setup<'_>, ch: &Channel) -> Result<Infallible> {
             sys::exit_now(0)
         }
     }
+}
+
+/// Moves this (single-threaded) process into the container's v1 cgroups by writing "0" to
+/// each hierarchy's `tasks`: a thread moving itself needs no threadgroup lock.
+fn join_v1_cgroups(s: &Setup<'_>) -> Result<()> {
+    let mut done: Vec<&Path> = Vec::new();
+    for dir in s.cgroup.v1.values() {
+        if done.contains(&dir.as_path()) {
+            continue;
+        }
+        done.push(dir);
+        let tasks = dir.join("tasks");
+        std::fs::write(&tasks, b"0").ctx(|| format!("join cgroup {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Everything the runtime had open (its state directory lock, cgroup files, logs) closes

@@ -462,8 +462,16 @@ fn mount_cgroup(
     let flags = o.remount_flags();
     let unified_only = typ == "cgroup2" || ctx.cgroup.v1.is_empty();
     if unified_only {
-        return mount_cgroup_dir(ctx, &target, None, flags, ctx.cgroup.unified.as_deref())
-            .and_then(|()| finish(&reopen(root, rel)?, o));
+        let again = || reopen(root, rel);
+        return mount_cgroup_dir(
+            ctx,
+            &target,
+            &again,
+            None,
+            flags,
+            ctx.cgroup.unified.as_deref(),
+        )
+        .and_then(|()| finish(&reopen(root, rel)?, o));
     }
     sys::mount(
         Some(c"tmpfs"),
@@ -489,10 +497,20 @@ fn mount_cgroup(
         rustix::fs::mkdirat(&tmpfs_dir, name, Mode::from_raw_mode(0o755))
             .or_else(|e| if e == Errno::EXIST { Ok(()) } else { Err(e) })
             .ctx(|| format!("create cgroup dir {name}"))?;
-        let dir = paths::open_in_root(&tmpfs, Path::new(name), ResolveFlags::empty())
-            .ctx(|| format!("open cgroup dir {name}"))?;
+        let again = || {
+            paths::open_in_root(&tmpfs, Path::new(name), ResolveFlags::empty())
+                .ctx(|| format!("open cgroup dir {name}"))
+        };
+        let dir = again()?;
         if h.fstype == "cgroup2" {
-            mount_cgroup_dir(ctx, &dir, None, flags, ctx.cgroup.unified.as_deref())?;
+            mount_cgroup_dir(
+                ctx,
+                &dir,
+                &again,
+                None,
+                flags,
+                ctx.cgroup.unified.as_deref(),
+            )?;
         } else {
             // The subsystems of this hierarchy: its super options minus rw/ro.
             let subsys: Vec<&str> = h
@@ -509,7 +527,7 @@ fn mount_cgroup(
                         .or_else(|| ctx.cgroup.v1.get(*s))
                 })
                 .map(PathBuf::as_path);
-            mount_cgroup_dir(ctx, &dir, Some(&subsys.join(",")), flags, host_dir)?;
+            mount_cgroup_dir(ctx, &dir, &again, Some(&subsys.join(",")), flags, host_dir)?;
             // cpu,cpuacct gets the links cpu and cpuacct, as on the host.
             if name.contains(',') {
                 for alias in name.split(',') {
@@ -527,6 +545,7 @@ fn mount_cgroup(
 fn mount_cgroup_dir(
     ctx: &Params<'_>,
     target: &OwnedFd,
+    reopen_target: &dyn Fn() -> Result<OwnedFd>,
     v1_subsystems: Option<&str>,
     flags: libc::c_ulong,
     host_dir: Option<&Path>,
@@ -559,13 +578,9 @@ fn mount_cgroup_dir(
     sys::mount(Some(&h), &t, None, libc::MS_BIND | libc::MS_REC, None)
         .ctx(|| format!("bind mount {}", host.display()))?;
     if flags != 0 {
-        let fd = rustix::fs::open(
-            paths::proc_fd(target),
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ctx(|| "reopen cgroup dir".into())?;
-        remount(&fd, libc::MS_BIND | flags).ctx(|| format!("remount {}", host.display()))?;
+        // The fd we mounted on is under the new mount: walk to it again to reach the mount.
+        let mounted = reopen_target()?;
+        remount(&mounted, libc::MS_BIND | flags).ctx(|| format!("remount {}", host.display()))?;
     }
     Ok(())
 }
