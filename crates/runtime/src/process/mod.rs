@@ -159,9 +159,9 @@ pub(crate) fn spawn(
         })
         .transpose()
         .ctx(|| "open the container's cgroup".into())?;
-    // SAFETY: the runtime is single-threaded when it builds containers (a documented
-    // requirement of this library), so forking is safe.
     let forked = match &unified {
+        // SAFETY: the runtime is single-threaded when it builds containers (a documented
+        // requirement of this library), so forking is safe.
         Some(fd) => match unsafe { sys::clone_into_cgroup(fd.as_fd()) } {
             Err(e)
                 if matches!(
