@@ -447,6 +447,7 @@ impl ImageStore {
             expected_digest,
             expected_diff_id,
             keep_blob,
+            false,
         )
     }
 
@@ -460,6 +461,7 @@ impl ImageStore {
         expected_digest: Option<&Digest>,
         expected_diff_id: Option<&Digest>,
         keep_blob: bool,
+        trusted: bool,
     ) -> Result<AppliedLayer> {
         let parent_key = parent.map(|p| p.to_string());
         let key = format!("{EXTRACT_PREFIX}{}", util::random_hex(8));
@@ -469,6 +471,7 @@ impl ImageStore {
             let mut opts = target.options;
             opts.media_type = media_type.map(str::to_string);
             opts.expected_digest = expected_digest.cloned();
+            opts.trusted_digest = trusted;
             opts.expected_diff_id = expected_diff_id.cloned();
             if keep_blob {
                 let mut ingest = self.content.writer(expected_digest.cloned(), None)?;
@@ -552,8 +555,15 @@ impl ImageStore {
                 Some(b.media_type.as_str())
             };
             let started = std::time::Instant::now();
-            let a =
-                self.apply_layer_blob_leased(&mut f, parent, mt, None, Some(&diff_ids[i]), false)?;
+            let a = self.apply_layer_blob_leased(
+                &mut f,
+                parent,
+                mt,
+                Some(&b.digest),
+                Some(&diff_ids[i]),
+                false,
+                true,
+            )?;
             tracing::debug!(chain = %chain, bytes = a.compressed_size, ms = started.elapsed().as_millis() as u64, "layer unpacked");
         }
         Ok(chains)
@@ -1395,6 +1405,7 @@ impl ImageStore {
                 Some(&blob),
                 Some(&diff_id),
                 false,
+                true,
             )?;
         }
         layers.push(LayerRef {
@@ -1553,7 +1564,8 @@ impl ImageStore {
         io::copy(r, &mut ingest).map_err(|e| ImageError::Write("imported tar", e))?;
         let (blob, size) = ingest.commit()?;
         let mut f = self.content.open_blob(&blob)?;
-        let applied = self.apply_layer_blob_leased(&mut f, None, None, Some(&blob), None, false)?;
+        let applied =
+            self.apply_layer_blob_leased(&mut f, None, None, Some(&blob), None, false, true)?;
         let platform = opts.platform.clone().unwrap_or_else(spec::Platform::host);
         let mut cc = spec::ContainerConfig::default();
         dockerfile::apply_changes(&mut cc, &opts.changes)?;

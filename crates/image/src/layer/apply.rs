@@ -42,6 +42,9 @@ pub struct ApplyOptions {
     pub expected_diff_id: Option<Digest>,
     /// Verified against the digest of the bytes read when given.
     pub expected_digest: Option<Digest>,
+    /// The input is a blob from the content store whose name, `expected_digest`, was verified
+    /// when it was written: do not hash it again (a plain tar is then not hashed at all).
+    pub trusted_digest: bool,
     /// `syncfs` once at the end.
     pub sync: bool,
     /// Ignore EPERM from chown (rootless use); default: when not root.
@@ -56,6 +59,7 @@ impl ApplyOptions {
             media_type: None,
             expected_diff_id: None,
             expected_digest: None,
+            trusted_digest: false,
             sync: true,
             ignore_owners: !rustix::process::geteuid().is_root(),
         }
@@ -90,7 +94,8 @@ pub fn apply_layer(
         path: dest.to_path_buf(),
         source,
     })?;
-    let mut raw = BufReader::with_capacity(BUF, HashReader::new(input));
+    let trusted = opts.trusted_digest && opts.expected_digest.is_some();
+    let mut raw = BufReader::with_capacity(BUF, HashReader::with_hashing(input, !trusted));
     let head = raw.fill_buf().map_err(LayerError::Read)?;
     let compression = match Compression::detect(head) {
         Compression::None => opts
@@ -109,7 +114,8 @@ pub fn apply_layer(
                 zstd::stream::read::Decoder::with_buffer(&mut raw).map_err(LayerError::Read)?,
             ),
         };
-        let mut diff = HashReader::new(decoder);
+        // A plain tar is its own diff: hash it once (as the blob), not twice.
+        let mut diff = HashReader::with_hashing(decoder, compression != Compression::None);
         let size = {
             let mut un = Unpacker::new(root.as_fd(), opts);
             let mut archive = tar::Archive::new(&mut diff);
@@ -127,7 +133,15 @@ pub fn apply_layer(
     };
     // Whatever follows the compressed stream still belongs to the blob.
     io::copy(&mut raw, &mut io::sink()).map_err(LayerError::Read)?;
-    let (digest, compressed_size) = raw.into_inner().finish();
+    let (mut digest, compressed_size) = raw.into_inner().finish();
+    if trusted && let Some(d) = &opts.expected_digest {
+        digest = d.clone();
+    }
+    let (diff_id, tar_size) = if compression == Compression::None {
+        (digest.clone(), compressed_size)
+    } else {
+        (diff_id, tar_size)
+    };
     if let Some(expected) = &opts.expected_digest
         && *expected != digest
     {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Image load + unpack benchmark: berth (overlay and vfs) against skopeo copy to a dir, a plain
+# `tar -x` of the archive and its layers (the floor: the same files created, no store), and
+# `docker load` when a Docker daemon answers; then `docker diff`/`docker commit` times of a
+# small change on a small image and on the large one (they should be alike: they cost what
+# the change costs, not what the image holds).
+#
+# The large image (debootstrap minbase + 40 MB of random files + 5000 small files) is built
+# once by bench/make-large-image.sh and cached in /var/tmp/berth-bench.
+#
+# Every run unpacks into a fresh directory and nothing is deleted until the end: ext4 makes
+# inode allocation slow for a while in block groups with recently deleted inodes, which would
+# otherwise measure the benchmark's own cleanup.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+CACHE=${BERTH_BENCH_CACHE:-/var/tmp/berth-bench}
+RUNS_N=${RUNS:-5}
+export BERTH_BENCH_CACHE=$CACHE
+bench/make-large-image.sh >/dev/null
+cargo build --release -q -p berth-image --examples
+B=$REPO/target/release/examples
+W=$CACHE/runs
+rm -rf "$W"
+mkdir -p "$W"
+sleep "${SETTLE:-30}" # let the deletions above age out of ext4's "recently deleted" window
+BUSYBOX=${BUSYBOX_FIXTURE:-$REPO/../shared/fixtures/images/busybox.docker.tar}
+[ -e "$BUSYBOX" ] || BUSYBOX=/work/shared/fixtures/images/busybox.docker.tar
+
+docker_ok=false
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then docker_ok=true; fi
+
+run_group() { # name archive(docker|oci)
+    local name=$1 kind=$2 archive skopeo_src
+    if [ "$kind" = docker ]; then
+        archive=$CACHE/large.docker.tar; skopeo_src=docker-archive:$archive
+    else
+        archive=$CACHE/large.oci.tar; skopeo_src=oci-archive:$archive:bench/large:1
+    fi
+    local cmds=(
+        -n "berth load (overlay)" "$B/load \$(mktemp -d -p $W) overlay $archive"
+        -n "berth load (vfs)" "$B/load \$(mktemp -d -p $W) vfs $archive"
+    )
+    if command -v skopeo >/dev/null; then
+        cmds+=(-n "skopeo copy to dir" "skopeo copy -q $skopeo_src dir:\$(mktemp -d -u -p $W)")
+    fi
+    if [ "$kind" = docker ]; then
+        cmds+=(-n "tar -x archive + layers" "d=\$(mktemp -d -p $W) && tar -C \$d -xf $archive && mkdir \$d/root && for l in \$d/l*/layer.tar; do tar -C \$d/root --numeric-owner -xf \$l; done")
+        if $docker_ok; then
+            cmds+=(-n "docker load" "docker load -q -i $archive && docker rmi -f bench/large:1")
+        fi
+    fi
+    hyperfine -N --style basic --warmup 1 --runs "$RUNS_N" --export-json "$CACHE/$name.json" "${cmds[@]}" >&2 || \
+    hyperfine --style basic --warmup 1 --runs "$RUNS_N" --export-json "$CACHE/$name.json" "${cmds[@]}" >&2
+    python3 - "$CACHE/$name.json" "$name" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+base = next(r for r in res if r["command"] == "berth load (overlay)")["median"]
+print(f"\n## {sys.argv[2]}: median of {len(res[0]['times'])} runs")
+print(f"{'command':32} {'median':>9} {'vs berth overlay':>17}")
+for r in res:
+    print(f"{r['command']:32} {r['median']:8.3f}s {r['median']/base:16.2f}x")
+PY
+}
+
+echo "# berth image load benchmark ($(uname -r), $(nproc) cores)"
+echo "large image: $(du -h "$CACHE/large.docker.tar" | cut -f1) docker-archive (plain layers), $(du -h "$CACHE/large.oci.tar" 2>/dev/null | cut -f1) OCI archive (gzip layers)"
+run_group load-docker-archive docker
+[ -e "$CACHE/large.oci.tar" ] && run_group load-oci-gzip oci
+
+echo
+echo "## commit and diff of a small change (1 file added, 1 deleted), median of 7"
+for d in overlay vfs; do
+    for img in busybox large; do
+        root=$(mktemp -d -p "$W")
+        if [ $img = busybox ]; then
+            "$B/load" "$root" $d "$BUSYBOX" 2>/dev/null; ref=busybox:latest
+        else
+            "$B/load" "$root" $d "$CACHE/large.docker.tar" 2>/dev/null; ref=bench/large:1
+        fi
+        "$B/commit_bench" "$root" $d $ref 7
+    done
+done | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.startswith("{")]
+print(f"{\"driver\":8} {\"image\":16} {\"diff\":>9} {\"commit\":>9}")
+for r in rows:
+    print(f"{r[\"driver\"]:8} {r[\"image\"]:16} {r[\"diff_ms\"]:7.2f}ms {r[\"commit_ms\"]:7.2f}ms")
+'
+rm -rf "$W"
