@@ -209,6 +209,12 @@ impl Ingest {
         self.hasher.len()
     }
 
+    /// The ingest file, so a reader can follow a blob while it is written (the registry
+    /// client unpacks a layer as it downloads); bytes are there once [`Write::flush`]ed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Verifies and renames the blob into `blobs/`; on any mismatch nothing is left behind.
     pub fn commit(mut self) -> Result<(Digest, u64), ContentError> {
         let actual = std::mem::take(&mut self.hasher);
