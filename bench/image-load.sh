@@ -80,11 +80,12 @@ for d in overlay vfs; do
         fi
         "$B/commit_bench" "$root" $d $ref 7
     done
-done | python3 -c '
+done > "$CACHE/commit.jsonl"
+python3 - "$CACHE/commit.jsonl" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in sys.stdin if l.startswith("{")]
-print(f"{\"driver\":8} {\"image\":16} {\"diff\":>9} {\"commit\":>9}")
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print(f"{'driver':8} {'image':16} {'diff':>9} {'commit':>9}")
 for r in rows:
-    print(f"{r[\"driver\"]:8} {r[\"image\"]:16} {r[\"diff_ms\"]:7.2f}ms {r[\"commit_ms\"]:7.2f}ms")
-'
+    print(f"{r['driver']:8} {r['image']:16} {r['diff_ms']:7.2f}ms {r['commit_ms']:7.2f}ms")
+PY
 rm -rf "$W"

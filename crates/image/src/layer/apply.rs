@@ -10,6 +10,7 @@
 //! `syncfs` ends the layer.
 
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -187,7 +188,7 @@ struct Unpacker<'a> {
     root: BorrowedFd<'a>,
     opts: &'a ApplyOptions,
     /// The last parent directory resolved (entries come grouped by directory).
-    cache: Option<(PathBuf, OwnedFd)>,
+    cache: Option<(PathBuf, Rc<OwnedFd>)>,
     /// Directories whose times are set at the end (their contents change their mtime).
     dir_times: Vec<(PathBuf, i64, u32)>,
     /// Paths written by this layer (for opaque directories in Delete mode).
@@ -235,12 +236,12 @@ impl<'a> Unpacker<'a> {
         entry: &Path,
         parents: &[&OsStr],
         create: bool,
-    ) -> Result<Option<BorrowedFd<'_>>, LayerError> {
+    ) -> Result<Option<Rc<OwnedFd>>, LayerError> {
         let key: PathBuf = parents.iter().collect();
         let hit = matches!(&self.cache, Some((k, _)) if *k == key);
         if !hit {
             match fsutil::resolve_dir(self.root, parents, create) {
-                Ok(fd) => self.cache = Some((key, fd)),
+                Ok(fd) => self.cache = Some((key, Rc::new(fd))),
                 Err(ResolveError::Escape) => {
                     return Err(unsafe_entry(
                         entry,
@@ -263,7 +264,7 @@ impl<'a> Unpacker<'a> {
                 Err(ResolveError::Io(e)) => return Err(entry_err(entry)(e)),
             }
         }
-        Ok(self.cache.as_ref().map(|(_, fd)| fd.as_fd()))
+        Ok(self.cache.as_ref().map(|(_, fd)| fd.clone()))
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<(), LayerError> {
@@ -326,20 +327,23 @@ impl<'a> Unpacker<'a> {
             let parent = self
                 .parent(&path, parents, true)?
                 .ok_or_else(|| unsafe_entry(&path, "parent directory missing"))?;
-            let parent = rustix::io::fcntl_dupfd_cloexec(parent, 0).map_err(errno_err(&path))?;
             let parent = parent.as_fd();
-            let existing = fsutil::try_lstat_at(parent, name).map_err(entry_err(&path))?;
-            if let Some(st) = existing
-                && !(kind.is_dir() && fsutil::is_dir(&st))
-            {
-                fsutil::remove_all_at(parent, name).map_err(entry_err(&path))?;
-            }
+            // Entries are created first; only when something is in the way is it looked at and
+            // removed (a directory over a directory keeps it). Saves a stat per entry.
             let mode = Mode::from_raw_mode(meta.mode & 0o7777);
             match kind {
                 tar::EntryType::Directory => {
-                    if !existing.as_ref().is_some_and(fsutil::is_dir) {
-                        rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
-                            .map_err(errno_err(&path))?;
+                    match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+                        Ok(()) => {}
+                        Err(Errno::EXIST) => {
+                            let st = fsutil::lstat_at(parent, name).map_err(entry_err(&path))?;
+                            if !fsutil::is_dir(&st) {
+                                fsutil::remove_all_at(parent, name).map_err(entry_err(&path))?;
+                                rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
+                                    .map_err(errno_err(&path))?;
+                            }
+                        }
+                        Err(e) => return Err(errno_err(&path)(e)),
                     }
                     let fd = fsutil::open_subdir(parent, name).map_err(entry_err(&path))?;
                     self.set_meta_fd(fd.as_fd(), &meta, &path)?;
@@ -350,17 +354,18 @@ impl<'a> Unpacker<'a> {
                 tar::EntryType::Regular
                 | tar::EntryType::Continuous
                 | tar::EntryType::GNUSparse => {
-                    let fd = rustix::fs::openat(
-                        parent,
-                        name,
-                        OFlags::WRONLY
-                            | OFlags::CREATE
-                            | OFlags::EXCL
-                            | OFlags::NOFOLLOW
-                            | OFlags::CLOEXEC,
-                        Mode::from_raw_mode(0o600),
-                    )
-                    .map_err(errno_err(&path))?;
+                    let fd = replacing(parent, name, &path, || {
+                        rustix::fs::openat(
+                            parent,
+                            name,
+                            OFlags::WRONLY
+                                | OFlags::CREATE
+                                | OFlags::EXCL
+                                | OFlags::NOFOLLOW
+                                | OFlags::CLOEXEC,
+                            Mode::from_raw_mode(0o600),
+                        )
+                    })?;
                     let mut n = 0u64;
                     loop {
                         let m = match e.read(&mut buf) {
@@ -382,8 +387,9 @@ impl<'a> Unpacker<'a> {
                         .link_name_bytes()
                         .ok_or_else(|| unsafe_entry(&path, "symlink without a target"))?
                         .into_owned();
-                    rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, name)
-                        .map_err(errno_err(&path))?;
+                    replacing(parent, name, &path, || {
+                        rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, name)
+                    })?;
                     self.set_meta_at(parent, name, &meta, &path, true)?;
                     Ok(0)
                 }
@@ -414,8 +420,15 @@ impl<'a> Unpacker<'a> {
                         (Some(tp), Some(st))
                             if !fsutil::is_dir(&st) && !fsutil::is_whiteout(&st) =>
                         {
-                            rustix::fs::linkat(tp.as_fd(), *tname, parent, name, AtFlags::empty())
-                                .map_err(errno_err(&path))?;
+                            replacing(parent, name, &path, || {
+                                rustix::fs::linkat(
+                                    tp.as_fd(),
+                                    *tname,
+                                    parent,
+                                    name,
+                                    AtFlags::empty(),
+                                )
+                            })?;
                             Ok(0)
                         }
                         (_, Some(st)) if fsutil::is_dir(&st) => {
@@ -424,6 +437,7 @@ impl<'a> Unpacker<'a> {
                         _ if opts_whiteouts == Whiteouts::Overlay
                             && !self.opts.lowers.is_empty() =>
                         {
+                            fsutil::remove_all_at(parent, name).map_err(entry_err(&path))?;
                             copy_from_lowers(
                                 &self.opts.lowers,
                                 tparents,
@@ -452,8 +466,9 @@ impl<'a> Unpacker<'a> {
                     let h = e.header();
                     let major = h.device_major().ok().flatten().unwrap_or(0);
                     let minor = h.device_minor().ok().flatten().unwrap_or(0);
-                    rustix::fs::mknodat(parent, name, ft, mode, rustix::fs::makedev(major, minor))
-                        .map_err(errno_err(&path))?;
+                    replacing(parent, name, &path, || {
+                        rustix::fs::mknodat(parent, name, ft, mode, rustix::fs::makedev(major, minor))
+                    })?;
                     self.set_meta_at(parent, name, &meta, &path, false)?;
                     Ok(0)
                 }
@@ -486,7 +501,7 @@ impl<'a> Unpacker<'a> {
                     let dir = self
                         .parent(path, parents, true)?
                         .ok_or_else(|| unsafe_entry(path, "parent directory missing"))?;
-                    fsutil::set_xattr_fd(dir, OsStr::new(OVERLAY_OPAQUE_XATTR), b"y")
+                    fsutil::set_xattr_fd(dir.as_fd(), OsStr::new(OVERLAY_OPAQUE_XATTR), b"y")
                         .map_err(entry_err(path))?;
                 }
                 Whiteouts::Delete => {
@@ -495,9 +510,9 @@ impl<'a> Unpacker<'a> {
                         let Some(dir) = self.parent(path, parents, false)? else {
                             return Ok(());
                         };
-                        for child in fsutil::list_dir(dir).map_err(entry_err(path))? {
+                        for child in fsutil::list_dir(dir.as_fd()).map_err(entry_err(path))? {
                             if !unpacked.contains(&dir_rel.join(&child)) {
-                                fsutil::remove_all_at(dir, &child).map_err(entry_err(path))?;
+                                fsutil::remove_all_at(dir.as_fd(), &child).map_err(entry_err(path))?;
                             }
                         }
                         Ok(())
@@ -521,14 +536,14 @@ impl<'a> Unpacker<'a> {
                 let dir = self
                     .parent(path, parents, true)?
                     .ok_or_else(|| unsafe_entry(path, "parent directory missing"))?;
-                fsutil::remove_all_at(dir, target).map_err(entry_err(path))?;
-                rustix::fs::mknodat(dir, target, FileType::CharacterDevice, Mode::empty(), 0)
+                fsutil::remove_all_at(dir.as_fd(), target).map_err(entry_err(path))?;
+                rustix::fs::mknodat(dir.as_fd(), target, FileType::CharacterDevice, Mode::empty(), 0)
                     .map_err(errno_err(path))?;
                 let _ = ignore;
             }
             Whiteouts::Delete => {
                 if let Some(dir) = self.parent(path, parents, false)? {
-                    fsutil::remove_all_at(dir, target).map_err(entry_err(path))?;
+                    fsutil::remove_all_at(dir.as_fd(), target).map_err(entry_err(path))?;
                 }
             }
         }
@@ -754,6 +769,22 @@ fn copy_from_lowers(
             "hard link target not found in the layer or below",
         ),
     })
+}
+
+/// Runs `create`; when something is in the way (EEXIST), removes it and runs `create` again.
+fn replacing<T>(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    path: &Path,
+    create: impl Fn() -> Result<T, Errno>,
+) -> Result<T, LayerError> {
+    match create() {
+        Err(Errno::EXIST) => {
+            fsutil::remove_all_at(parent, name).map_err(entry_err(path))?;
+            create().map_err(errno_err(path))
+        }
+        r => r.map_err(errno_err(path)),
+    }
 }
 
 fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
