@@ -18,8 +18,10 @@ CACHE=${BERTH_BENCH_CACHE:-/var/tmp/berth-bench}
 RUNS_N=${RUNS:-5}
 export BERTH_BENCH_CACHE=$CACHE
 bench/make-large-image.sh >/dev/null
-cargo build --release -q -p berth-image --examples
-B=$REPO/target/release/examples
+if [ -z "${BERTH_BENCH_BIN:-}" ]; then
+    cargo build --release -q -p berth-image --examples
+fi
+B=${BERTH_BENCH_BIN:-$REPO/target/release/examples}
 W=$CACHE/runs
 rm -rf "$W"
 mkdir -p "$W"

@@ -84,6 +84,35 @@ pub struct Applied {
 }
 
 const BUF: usize = 1 << 20;
+/// Bytes per message from the reading thread to the writing one, and messages in flight.
+const CHUNK: usize = 256 << 10;
+const PIPE_DEPTH: usize = 16;
+
+/// The writing thread's end of the pipe between the two threads of [`apply_layer`].
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // the reader is done
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
 
 /// Applies the layer read from `input` (plain, gzip or zstd tar) to the directory `dest`.
 pub fn apply_layer(
@@ -117,18 +146,62 @@ pub fn apply_layer(
         };
         // A plain tar is its own diff: hash it once (as the blob), not twice.
         let mut diff = HashReader::with_hashing(decoder, compression != Compression::None);
-        let size = {
-            let mut un = Unpacker::new(root.as_fd(), opts);
-            let mut archive = tar::Archive::new(&mut diff);
-            let entries = archive.entries().map_err(LayerError::Read)?;
-            for entry in entries {
-                let mut entry = entry.map_err(LayerError::Read)?;
-                un.entry(&mut entry)?;
+        // Two threads: this one reads, hashes and decompresses; the other parses the tar and
+        // writes the files, so a layer uses two cores.
+        let unpacked = std::thread::scope(|s| -> Result<u64, LayerError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPE_DEPTH);
+            let root_fd = root.as_fd();
+            let writer = s.spawn(move || -> Result<u64, LayerError> {
+                let mut input = ChannelReader { rx, cur: Vec::new(), pos: 0 };
+                let mut un = Unpacker::new(root_fd, opts);
+                {
+                    let mut archive = tar::Archive::new(&mut input);
+                    let entries = archive.entries().map_err(LayerError::Read)?;
+                    for entry in entries {
+                        let mut entry = entry.map_err(LayerError::Read)?;
+                        un.entry(&mut entry)?;
+                    }
+                }
+                un.finish()?;
+                // Take what follows the end of the archive, so the reader is never blocked.
+                io::copy(&mut input, &mut io::sink()).map_err(LayerError::Read)?;
+                Ok(un.size)
+            });
+            let mut sending = true;
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let n = match diff.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let kind = e.kind();
+                        let msg = e.to_string();
+                        if sending {
+                            let _ = tx.send(Err(e));
+                        }
+                        drop(tx);
+                        // The writer's error, if it has one, says more than ours.
+                        return match writer.join() {
+                            Ok(Err(we)) => Err(we),
+                            _ => Err(LayerError::Read(io::Error::new(kind, msg))),
+                        };
+                    }
+                };
+                chunk.truncate(n);
+                // When the writer stopped (an error, or the end of the archive), keep reading
+                // to the end: the digests cover every byte.
+                if sending && tx.send(Ok(chunk)).is_err() {
+                    sending = false;
+                }
             }
-            un.finish()?;
-            un.size
-        };
-        diff.drain().map_err(LayerError::Read)?;
+            drop(tx);
+            match writer.join() {
+                Ok(r) => r,
+                Err(_) => Err(LayerError::Read(io::Error::other("layer writer thread panicked"))),
+            }
+        });
+        let size = unpacked?;
         let (d, n) = diff.finish();
         (d, n, size)
     };
