@@ -166,7 +166,10 @@ mod tests {
     #[test]
     fn loopback_resolvers_are_replaced() {
         let only_local = parse_resolv_conf("nameserver 127.0.0.53\n");
-        assert_eq!(container_nameservers(&only_local), DEFAULT_PUBLIC_DNS.to_vec());
+        assert_eq!(
+            container_nameservers(&only_local),
+            DEFAULT_PUBLIC_DNS.to_vec()
+        );
         let mixed = parse_resolv_conf("nameserver 127.0.0.1\nnameserver 10.1.1.1\n");
         assert_eq!(
             container_nameservers(&mixed),

@@ -42,11 +42,16 @@ pub struct FwPort {
 pub fn nft_ruleset(table: &str, nets: &[FwNetwork], ports: &[FwPort]) -> String {
     let mut s = String::new();
     // Declaring first makes the delete valid when the table does not exist yet.
-    let _ = writeln!(s, "table ip {table}\ndelete table ip {table}\ntable ip {table} {{");
+    let _ = writeln!(
+        s,
+        "table ip {table}\ndelete table ip {table}\ntable ip {table} {{"
+    );
 
     // DNAT for published ports, for traffic from elsewhere (prerouting) and from the host
     // itself (output), when the destination is one of the host's own addresses.
-    s.push_str("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+    s.push_str(
+        "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n",
+    );
     for n in nets.iter().filter(|n| n.dns) {
         for proto in ["udp", "tcp"] {
             let _ = writeln!(
@@ -57,7 +62,7 @@ pub fn nft_ruleset(table: &str, nets: &[FwNetwork], ports: &[FwPort]) -> String 
         }
     }
     s.push_str("\t\tfib daddr type local jump published\n\t}\n");
-    s.push_str("\tchain output {\n\t\ttype nat hook output priority dstnat; policy accept;\n");
+    s.push_str("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
     s.push_str("\t\tfib daddr type local jump published\n\t}\n");
     s.push_str("\tchain published {\n");
     for p in ports {

@@ -531,7 +531,12 @@ impl NetworkManager {
             return Err(e);
         }
         self.refresh_dns(&mut inner, &net)?;
-        if inner.store.ports()?.iter().any(|p| p.container_id == container_id) {
+        if inner
+            .store
+            .ports()?
+            .iter()
+            .any(|p| p.container_id == container_id)
+        {
             self.apply_rules(&mut inner)?;
         }
         tracing::info!(container = %container_id, network = %net.name, ip = %ep.ip, veth = %ep.host_veth, "attached");
@@ -573,7 +578,11 @@ impl NetworkManager {
             .link(&net.bridge)
             .map_err(nl_err("find", &net.bridge))?
             .ok_or_else(|| {
-                Error::netlink("find", &net.bridge, io::Error::from_raw_os_error(libc::ENODEV))
+                Error::netlink(
+                    "find",
+                    &net.bridge,
+                    io::Error::from_raw_os_error(libc::ENODEV),
+                )
             })?;
         // A leftover of the same container and network (after a crash) has the same name.
         inner
@@ -599,7 +608,11 @@ impl NetworkManager {
             .link(&ep.host_veth)
             .map_err(nl_err("find", &ep.host_veth))?
             .ok_or_else(|| {
-                Error::netlink("find", &ep.host_veth, io::Error::from_raw_os_error(libc::ENODEV))
+                Error::netlink(
+                    "find",
+                    &ep.host_veth,
+                    io::Error::from_raw_os_error(libc::ENODEV),
+                )
             })?;
         inner
             .nl
@@ -624,7 +637,13 @@ impl NetworkManager {
             }
             Ok(())
         })
-        .map_err(|e| Error::netlink("configure", format!("{} in {}", ep.ifname, ep.netns.display()), e))?;
+        .map_err(|e| {
+            Error::netlink(
+                "configure",
+                format!("{} in {}", ep.ifname, ep.netns.display()),
+                e,
+            )
+        })?;
         if let (Some(rate), Some(ifb)) = (ep.rate, ep.ifb.as_deref()) {
             let tc = self.tc.as_deref().ok_or_else(|| Error::Spawn {
                 program: "tc".into(),
@@ -663,7 +682,12 @@ impl NetworkManager {
                 network: net.name.clone(),
             })?;
         self.detach_locked(&mut inner, &ep)?;
-        if inner.store.ports()?.iter().any(|p| p.container_id == container_id) {
+        if inner
+            .store
+            .ports()?
+            .iter()
+            .any(|p| p.container_id == container_id)
+        {
             self.apply_rules(&mut inner)?;
         }
         Ok(())
@@ -681,7 +705,9 @@ impl NetworkManager {
                 .map_err(|e| Error::netlink("delete", ifb, e))?;
         }
         self.dns.set_override(ep.ip, None);
-        inner.store.delete_endpoint(&ep.container_id, &ep.network_id)?;
+        inner
+            .store
+            .delete_endpoint(&ep.container_id, &ep.network_id)?;
         if let Some(net) = inner.store.network(&ep.network_id)? {
             self.refresh_dns(inner, &net)?;
         }
@@ -715,11 +741,12 @@ impl NetworkManager {
             .iter()
             .map(|p| (p.mapping.host_ip, p.mapping.host_port, p.mapping.proto))
             .collect();
-        let clash = |taken: &[(Option<Ipv4Addr>, u16, Proto)], ip: Option<Ipv4Addr>, port, proto| {
+        let clash = |taken: &[(Option<Ipv4Addr>, u16, Proto)],
+                     ip: Option<Ipv4Addr>,
+                     port,
+                     proto| {
             taken.iter().any(|(tip, tport, tproto)| {
-                *tport == port
-                    && *tproto == proto
-                    && (tip.is_none() || ip.is_none() || *tip == ip)
+                *tport == port && *tproto == proto && (tip.is_none() || ip.is_none() || *tip == ip)
             })
         };
         let (lo, hi) = self.port_range();
@@ -747,7 +774,9 @@ impl NetworkManager {
                 let offset = if m.host_port == 0 { inner.next_port } else { 0 };
                 let found = (0..span)
                     .map(|i| start + ((offset + i) % span) as u16)
-                    .find(|p| !clash(&taken, m.host_ip, *p, m.proto) && port_free(m.host_ip, *p, m.proto));
+                    .find(|p| {
+                        !clash(&taken, m.host_ip, *p, m.proto) && port_free(m.host_ip, *p, m.proto)
+                    });
                 let p = found.ok_or(Error::NoFreePort {
                     start,
                     end,
@@ -881,9 +910,10 @@ impl NetworkManager {
         let inner = self.lock();
         let eps = inner.store.endpoints_of_container(container_id)?;
         let nets = inner.store.networks()?;
-        let gateway = eps.first().map(|e| e.gateway).or_else(|| {
-            nets.iter().find(|n| n.predefined).map(|n| n.gateway)
-        });
+        let gateway = eps
+            .first()
+            .map(|e| e.gateway)
+            .or_else(|| nets.iter().find(|n| n.predefined).map(|n| n.gateway));
         let mut extra = Vec::new();
         for (name, ip) in &files.extra_hosts {
             let ip: IpAddr = if ip == "host-gateway" {
@@ -1026,8 +1056,8 @@ impl NetworkManager {
             for l in &links {
                 let on_bridge = l.master.is_some_and(|m| bridges.contains(&m))
                     && l.kind.as_deref() == Some("veth");
-                let our_ifb = l.kind.as_deref() == Some("ifb")
-                    && l.name.starts_with(&self.config.ifb_prefix);
+                let our_ifb =
+                    l.kind.as_deref() == Some("ifb") && l.name.starts_with(&self.config.ifb_prefix);
                 if (on_bridge || our_ifb) && !owned.contains(l.name.as_str()) {
                     inner
                         .nl
@@ -1080,14 +1110,18 @@ impl NetworkManager {
             None => {
                 inner
                     .nl
-                    .create_bridge(&net.bridge, net.mtu)
+                    .create_bridge(&net.bridge, net.mtu, mac_for(net.gateway))
                     .map_err(err("create bridge"))?;
                 inner
                     .nl
                     .link(&net.bridge)
                     .map_err(err("find"))?
                     .ok_or_else(|| {
-                        Error::netlink("find", &net.bridge, io::Error::from_raw_os_error(libc::ENODEV))
+                        Error::netlink(
+                            "find",
+                            &net.bridge,
+                            io::Error::from_raw_os_error(libc::ENODEV),
+                        )
                     })?
             }
         };
@@ -1111,7 +1145,8 @@ impl NetworkManager {
         if !net.dns {
             return Ok(());
         }
-        self.dns.listen(&net.id, net.gateway, self.config.dns_port)?;
+        self.dns
+            .listen(&net.id, net.gateway, self.config.dns_port)?;
         self.refresh_dns(inner, net)
     }
 
@@ -1198,24 +1233,37 @@ fn host_upstreams(resolv: &Path) -> Vec<SocketAddr> {
             .all(|ip| *ip == IpAddr::V4(Ipv4Addr::new(127, 0, 0, 53)));
     let servers = if only_stub {
         let real = read_resolv(Path::new("/run/systemd/resolve/resolv.conf")).nameservers;
-        if real.is_empty() { rc.nameservers } else { real }
+        if real.is_empty() {
+            rc.nameservers
+        } else {
+            real
+        }
     } else {
         rc.nameservers
     };
-    servers.into_iter().map(|ip| SocketAddr::new(ip, 53)).collect()
+    servers
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
 }
 
 /// The host's routes and addresses as networks a new subnet must not overlap.
 fn host_taken(nl: &mut Netlink) -> Result<Vec<Ipv4Net>> {
     let mut taken = Vec::new();
-    for r in nl.routes().map_err(|e| Error::netlink("list", "routes", e))? {
+    for r in nl
+        .routes()
+        .map_err(|e| Error::netlink("list", "routes", e))?
+    {
         if r.dst_len > 0
             && let Ok(n) = Ipv4Net::new(r.dst, r.dst_len)
         {
             taken.push(n);
         }
     }
-    for (_, ip, prefix) in nl.addrs().map_err(|e| Error::netlink("list", "addresses", e))? {
+    for (_, ip, prefix) in nl
+        .addrs()
+        .map_err(|e| Error::netlink("list", "addresses", e))?
+    {
         if !ip.is_loopback()
             && let Ok(n) = Ipv4Net::new(ip, prefix)
         {
@@ -1262,7 +1310,8 @@ pub fn has_label(net: &Network, key: &str, value: Option<&str>) -> bool {
 /// Used by the daemon to show Docker's `Options`.
 pub fn docker_options(net: &Network) -> BTreeMap<String, String> {
     let mut o = net.options.clone();
-    o.entry(OPT_BRIDGE_NAME.into()).or_insert(net.bridge.clone());
+    o.entry(OPT_BRIDGE_NAME.into())
+        .or_insert(net.bridge.clone());
     o.entry(OPT_MTU.into()).or_insert(net.mtu.to_string());
     o
 }
@@ -1284,8 +1333,14 @@ mod tests {
 
     #[test]
     fn macs() {
-        assert_eq!(mac_string(mac_for(Ipv4Addr::new(172, 17, 0, 2))), "02:42:ac:11:00:02");
-        assert_eq!(parse_mac("02:42:ac:11:00:02").unwrap(), [2, 0x42, 0xac, 0x11, 0, 2]);
+        assert_eq!(
+            mac_string(mac_for(Ipv4Addr::new(172, 17, 0, 2))),
+            "02:42:ac:11:00:02"
+        );
+        assert_eq!(
+            parse_mac("02:42:ac:11:00:02").unwrap(),
+            [2, 0x42, 0xac, 0x11, 0, 2]
+        );
         assert!(parse_mac("01:00:00:00:00:00").is_err(), "multicast");
         assert!(parse_mac("zz:00:00:00:00:00").is_err());
         assert!(parse_mac("02:00:00").is_err());
@@ -1339,8 +1394,13 @@ mod tests {
         {
             let mut s = Store::open(&dir.path().join("db")).unwrap();
             s.insert_network(&net).unwrap();
-            assert!(matches!(s.insert_network(&net), Err(Error::NetworkExists(_))));
-            let a = s.allocate_endpoint(&net, "c1", None, |ip| ep("c1", ip)).unwrap();
+            assert!(matches!(
+                s.insert_network(&net),
+                Err(Error::NetworkExists(_))
+            ));
+            let a = s
+                .allocate_endpoint(&net, "c1", None, |ip| ep("c1", ip))
+                .unwrap();
             assert_eq!(a.ip, Ipv4Addr::new(10, 77, 0, 2));
             assert!(matches!(
                 s.allocate_endpoint(&net, "c1", None, |ip| ep("c1", ip)),
@@ -1349,18 +1409,22 @@ mod tests {
         }
         // Reopened: the allocation is still there, the next container gets the next address.
         let mut s = Store::open(&dir.path().join("db")).unwrap();
-        let b = s.allocate_endpoint(&net, "c2", None, |ip| ep("c2", ip)).unwrap();
+        let b = s
+            .allocate_endpoint(&net, "c2", None, |ip| ep("c2", ip))
+            .unwrap();
         assert_eq!(b.ip, Ipv4Addr::new(10, 77, 0, 3));
         assert_eq!(s.network("aaaa").unwrap().unwrap().name, "n", "id prefix");
         s.delete_endpoint("c1", &net.id).unwrap();
-        let c = s.allocate_endpoint(&net, "c3", None, |ip| ep("c3", ip)).unwrap();
+        let c = s
+            .allocate_endpoint(&net, "c3", None, |ip| ep("c3", ip))
+            .unwrap();
         assert_eq!(c.ip, Ipv4Addr::new(10, 77, 0, 2), "freed address is reused");
         assert_eq!(s.endpoints_of_network(&net.id).unwrap().len(), 2);
         let p = PublishedPort {
             container_id: "c2".into(),
             mapping: PortMapping::new(8080, 80, Proto::Tcp),
         };
-        s.insert_ports(&[p.clone()]).unwrap();
+        s.insert_ports(std::slice::from_ref(&p)).unwrap();
         assert_eq!(s.ports().unwrap(), vec![p]);
         assert_eq!(s.delete_ports("c2").unwrap(), 1);
     }

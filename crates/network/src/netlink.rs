@@ -117,7 +117,7 @@ impl Msg {
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
@@ -143,7 +143,8 @@ impl Msg {
     fn nest(&mut self, ty: u16) -> usize {
         let at = self.buf.len();
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
         at
     }
 
@@ -400,8 +401,10 @@ impl Netlink {
         Ok(self.links()?.into_iter().find(|l| l.name == name))
     }
 
-    /// Creates a bridge (down; see [`Netlink::set_up`]).
-    pub fn create_bridge(&mut self, name: &str, mtu: u32) -> io::Result<()> {
+    /// Creates a bridge (down; see [`Netlink::set_up`]) with a MAC address of its own: left to
+    /// the kernel, a bridge takes its lowest port's MAC and changes it when that port goes,
+    /// leaving every other port with a stale ARP entry for the gateway.
+    pub fn create_bridge(&mut self, name: &str, mtu: u32, mac: [u8; 6]) -> io::Result<()> {
         let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL).ifinfo(
             libc::AF_UNSPEC as u8,
             0,
@@ -410,6 +413,7 @@ impl Netlink {
         );
         m.attr_str(IFLA_IFNAME, name);
         m.attr_u32(IFLA_MTU, mtu);
+        m.attr(IFLA_ADDRESS, &mac);
         let li = m.nest(IFLA_LINKINFO);
         m.attr_str(IFLA_INFO_KIND, "bridge");
         m.end(li);
@@ -477,12 +481,8 @@ impl Netlink {
 
     /// Sets a link up.
     pub fn set_up(&mut self, index: u32) -> io::Result<()> {
-        let m = Msg::new(RTM_NEWLINK, NLM_F_ACK).ifinfo(
-            libc::AF_UNSPEC as u8,
-            index,
-            IFF_UP,
-            IFF_UP,
-        );
+        let m =
+            Msg::new(RTM_NEWLINK, NLM_F_ACK).ifinfo(libc::AF_UNSPEC as u8, index, IFF_UP, IFF_UP);
         self.request(m)
     }
 

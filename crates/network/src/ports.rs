@@ -172,7 +172,9 @@ pub fn parse_port_spec(spec: &str) -> Result<Vec<PortMapping>, PortSpecError> {
     if he - hs != ce - cs {
         return Err(PortSpecError::RangeMismatch(spec.to_string()));
     }
-    Ok((0..=(ce - cs)).map(|i| mk(hs + i, hs + i, cs + i)).collect())
+    Ok((0..=(ce - cs))
+        .map(|i| mk(hs + i, hs + i, cs + i))
+        .collect())
 }
 
 #[cfg(test)]
@@ -211,7 +213,10 @@ mod tests {
             ]
         );
         let m = one("8000-8010:80");
-        assert_eq!((m.host_port, m.host_port_end, m.container_port), (8000, 8010, 80));
+        assert_eq!(
+            (m.host_port, m.host_port_end, m.container_port),
+            (8000, 8010, 80)
+        );
         let v = parse_port_spec("80-81").unwrap();
         assert_eq!(v.len(), 2);
         assert!(v.iter().all(|m| m.host_port == 0));
@@ -225,8 +230,14 @@ mod tests {
         assert!(matches!(parse_port_spec("70000:80"), Err(Port(_))));
         assert!(matches!(parse_port_spec("abc"), Err(Port(_))));
         assert!(matches!(parse_port_spec("82-80"), Err(Range(_))));
-        assert!(matches!(parse_port_spec("8000-8001:80-82"), Err(RangeMismatch(_))));
-        assert!(matches!(parse_port_spec("8000:80-82"), Err(RangeMismatch(_))));
+        assert!(matches!(
+            parse_port_spec("8000-8001:80-82"),
+            Err(RangeMismatch(_))
+        ));
+        assert!(matches!(
+            parse_port_spec("8000:80-82"),
+            Err(RangeMismatch(_))
+        ));
         assert!(matches!(parse_port_spec("1.2.3:80:80"), Err(HostIp(_))));
         assert!(matches!(parse_port_spec("[::1]:80:80"), Err(HostIp(_))));
         assert!(matches!(parse_port_spec("a:b:c:d"), Err(Syntax(_))));
@@ -237,8 +248,8 @@ mod tests {
 
     #[test]
     fn exposed_ports() {
-        let v = PortMapping::for_exposed(&["80/tcp".into(), "53/udp".into(), "8080".into()])
-            .unwrap();
+        let v =
+            PortMapping::for_exposed(&["80/tcp".into(), "53/udp".into(), "8080".into()]).unwrap();
         assert_eq!(
             v,
             vec![

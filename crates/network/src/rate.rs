@@ -29,8 +29,18 @@ pub fn tc_commands(veth: &str, ifb: &str, rate: u64) -> Vec<Vec<String>> {
     let burst = (rate / 8 / 50).max(16 * 1024);
     let tbf = |dev: &str| -> Vec<String> {
         [
-            "qdisc", "replace", "dev", dev, "root", "tbf", "rate",
-            &format!("{rate}bit"), "burst", &burst.to_string(), "latency", "50ms",
+            "qdisc",
+            "replace",
+            "dev",
+            dev,
+            "root",
+            "tbf",
+            "rate",
+            &format!("{rate}bit"),
+            "burst",
+            &burst.to_string(),
+            "latency",
+            "50ms",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -51,7 +51,9 @@ impl Store {
     }
 
     pub fn networks(&self) -> Result<Vec<Network>> {
-        let mut st = self.db.prepare("SELECT data FROM networks ORDER BY rowid")?;
+        let mut st = self
+            .db
+            .prepare("SELECT data FROM networks ORDER BY rowid")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
@@ -173,7 +175,12 @@ impl Store {
         let ep = make(ip);
         tx.execute(
             "INSERT INTO endpoints (container, network, ip, data) VALUES (?1, ?2, ?3, ?4)",
-            params![container, network.id, ip.to_string(), serde_json::to_string(&ep)?],
+            params![
+                container,
+                network.id,
+                ip.to_string(),
+                serde_json::to_string(&ep)?
+            ],
         )?;
         tx.commit()?;
         Ok(ep)

@@ -300,7 +300,10 @@ mod tests {
         assert_eq!(r.rcode, RCODE_NOERROR);
         assert_eq!(
             r.answers,
-            vec![("db".to_string(), ips[0].clone()), ("db".to_string(), ips[1].clone())]
+            vec![
+                ("db".to_string(), ips[0].clone()),
+                ("db".to_string(), ips[1].clone())
+            ]
         );
         let nx = build_response(&q, &raw, RCODE_NXDOMAIN, &[], 0, false);
         let r = parse_response(&nx).unwrap();

@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use message::{
-    RCODE_FORMERR, RCODE_NOERROR, RCODE_SERVFAIL, Rdata, TYPE_A, TYPE_PTR,
-    build_response, error_header, parse_question, ptr_to_ipv4,
+    RCODE_FORMERR, RCODE_NOERROR, RCODE_SERVFAIL, Rdata, TYPE_A, TYPE_PTR, build_response,
+    error_header, parse_question, ptr_to_ipv4,
 };
 
 /// How long an upstream gets to answer before the next one is tried.
@@ -229,7 +229,13 @@ async fn serve_tcp(listener: tokio::net::TcpListener, state: Shared, network: St
 /// A bound socket with SO_REUSEADDR (so a wildcard listener elsewhere does not block ours).
 fn bind_socket(addr: SocketAddrV4, ty: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_INET, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -430,7 +436,10 @@ mod tests {
         let src = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 3));
         let q = build_query(1, "WEB", TYPE_A).unwrap();
         let r = reply(decide(&st, "n1", src, &q));
-        assert_eq!(r.answers, vec![("web".into(), Rdata::A(Ipv4Addr::new(172, 18, 0, 2)))]);
+        assert_eq!(
+            r.answers,
+            vec![("web".into(), Rdata::A(Ipv4Addr::new(172, 18, 0, 2)))]
+        );
         let q = build_query(2, "frontend", TYPE_AAAA).unwrap();
         let r = reply(decide(&st, "n1", src, &q));
         assert_eq!((r.rcode, r.answers.len()), (RCODE_NOERROR, 0));
