@@ -1332,6 +1332,12 @@ mod tests {
     }
 
     #[test]
+    fn manager_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<NetworkManager>();
+    }
+
+    #[test]
     fn macs() {
         assert_eq!(
             mac_string(mac_for(Ipv4Addr::new(172, 17, 0, 2))),

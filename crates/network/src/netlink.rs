@@ -195,6 +195,39 @@ fn str_of(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
+/// Reads an `ifinfomsg` and its attributes.
+fn parse_link(m: &[u8]) -> Option<LinkInfo> {
+    if m.len() < 16 {
+        return None;
+    }
+    let index = u32::from_ne_bytes([m[4], m[5], m[6], m[7]]);
+    let flags = u32::from_ne_bytes([m[8], m[9], m[10], m[11]]);
+    let mut link = LinkInfo {
+        index,
+        name: String::new(),
+        mtu: 0,
+        master: None,
+        kind: None,
+        up: flags & IFF_UP != 0,
+    };
+    for (ty, p) in attrs(&m[16..]) {
+        match ty {
+            IFLA_IFNAME => link.name = str_of(p),
+            IFLA_MTU => link.mtu = u32_of(p).unwrap_or(0),
+            IFLA_MASTER => link.master = u32_of(p),
+            IFLA_LINKINFO => {
+                for (t, q) in attrs(p) {
+                    if t == IFLA_INFO_KIND {
+                        link.kind = Some(str_of(q));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(link)
+}
+
 impl Netlink {
     /// A socket on the calling thread's network namespace.
     pub fn open() -> io::Result<Netlink> {
@@ -361,44 +394,26 @@ impl Netlink {
     /// Every link in the namespace.
     pub fn links(&mut self) -> io::Result<Vec<LinkInfo>> {
         let msg = Msg::new(RTM_GETLINK, NLM_F_DUMP).ifinfo(libc::AF_UNSPEC as u8, 0, 0, 0);
-        let mut out = Vec::new();
-        for m in self.dump(msg)? {
-            if m.len() < 16 {
-                continue;
-            }
-            let index = u32::from_ne_bytes([m[4], m[5], m[6], m[7]]);
-            let flags = u32::from_ne_bytes([m[8], m[9], m[10], m[11]]);
-            let mut link = LinkInfo {
-                index,
-                name: String::new(),
-                mtu: 0,
-                master: None,
-                kind: None,
-                up: flags & IFF_UP != 0,
-            };
-            for (ty, p) in attrs(&m[16..]) {
-                match ty {
-                    IFLA_IFNAME => link.name = str_of(p),
-                    IFLA_MTU => link.mtu = u32_of(p).unwrap_or(0),
-                    IFLA_MASTER => link.master = u32_of(p),
-                    IFLA_LINKINFO => {
-                        for (t, q) in attrs(p) {
-                            if t == IFLA_INFO_KIND {
-                                link.kind = Some(str_of(q));
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            out.push(link);
-        }
-        Ok(out)
+        Ok(self
+            .dump(msg)?
+            .iter()
+            .filter_map(|m| parse_link(m))
+            .collect())
     }
 
-    /// The link called `name`, if there is one.
+    /// The link called `name`, if there is one (one get request, not a dump: the cost does
+    /// not grow with the number of containers).
     pub fn link(&mut self, name: &str) -> io::Result<Option<LinkInfo>> {
-        Ok(self.links()?.into_iter().find(|l| l.name == name))
+        let mut msg = Msg::new(RTM_GETLINK, 0).ifinfo(libc::AF_UNSPEC as u8, 0, 0, 0);
+        msg.attr_str(IFLA_IFNAME, name);
+        match self.dump(msg) {
+            Ok(msgs) => Ok(msgs
+                .iter()
+                .filter_map(|m| parse_link(m))
+                .find(|l| l.name == name)),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates a bridge (down; see [`Netlink::set_up`]) with a MAC address of its own: left to
