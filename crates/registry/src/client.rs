@@ -133,6 +133,8 @@ pub(crate) struct Inner {
     http_insecure: reqwest::Client,
     hosts: Mutex<HashMap<String, HostState>>,
     tokens: Mutex<HashMap<String, CachedToken>>,
+    /// One fetch per token key at a time (parallel layer transfers share the first's token).
+    token_fetches: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) cache_lock: Mutex<()>,
 }
 
@@ -178,6 +180,7 @@ impl Client {
                 http_insecure,
                 hosts: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
+                token_fetches: Mutex::new(HashMap::new()),
                 cache_lock: Mutex::new(()),
             }),
         })
@@ -364,16 +367,30 @@ impl Client {
         sorted.sort();
         sorted.dedup();
         let key = format!("{realm}|{service}|{}|{who}", sorted.join(" "));
-        if !offline {
+        let cached = || {
             let cache = self.inner.tokens.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(t) = cache.get(&key)
-                && t.expires > Instant::now()
-            {
-                return Ok(TokenResponse {
+            cache
+                .get(&key)
+                .filter(|t| t.expires > Instant::now())
+                .map(|t| TokenResponse {
                     token: t.token.clone(),
                     ..Default::default()
-                });
-            }
+                })
+        };
+        if !offline && let Some(t) = cached() {
+            return Ok(t);
+        }
+        let flight = self
+            .inner
+            .token_fetches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _flight = flight.lock().await;
+        if !offline && let Some(t) = cached() {
+            return Ok(t);
         }
         let mut url = reqwest::Url::parse(&realm).map_err(|_| RegistryError::Token {
             realm: realm.clone(),
@@ -865,7 +882,13 @@ impl Session {
                             .clear();
                     }
                     *self.challenge.lock().unwrap_or_else(|p| p.into_inner()) = ch.clone();
-                    self.client.set_challenge(&self.ep.host, ch);
+                    // What the registry asks of every client; a scope is this request's.
+                    let host_ch = ch.map(|mut c| {
+                        c.params.remove("scope");
+                        c.params.remove("error");
+                        c
+                    });
+                    self.client.set_challenge(&self.ep.host, host_ch);
                     continue;
                 }
             }
