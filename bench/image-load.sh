@@ -8,6 +8,9 @@
 # The large image (debootstrap minbase + 40 MB of random files + 5000 small files) is built
 # once by bench/make-large-image.sh and cached in /var/tmp/berth-bench.
 #
+# berth's time includes making the result durable (one syncfs per layer); skopeo and docker
+# do not sync, the tar reference ends with `sync` to show that floor.
+#
 # Every run unpacks into a fresh directory and nothing is deleted until the end: ext4 makes
 # inode allocation slow for a while in block groups with recently deleted inodes, which would
 # otherwise measure the benchmark's own cleanup.
@@ -47,13 +50,15 @@ run_group() { # name archive(docker|oci)
         cmds+=(-n "skopeo copy to dir" "skopeo copy -q $skopeo_src dir:\$(mktemp -d -u -p $W)")
     fi
     if [ "$kind" = docker ]; then
-        cmds+=(-n "tar -x archive + layers" "d=\$(mktemp -d -p $W) && tar -C \$d -xf $archive && mkdir \$d/root && for l in \$d/l*/layer.tar; do tar -C \$d/root --numeric-owner -xf \$l; done")
+        cmds+=(-n "tar -x archive + layers + sync" "d=\$(mktemp -d -p $W) && tar -C \$d -xf $archive && mkdir \$d/root && for l in \$d/l*/layer.tar; do tar -C \$d/root --numeric-owner -xf \$l; done && sync")
         if $docker_ok; then
             cmds+=(-n "docker load" "docker load -q -i $archive && docker rmi -f bench/large:1")
         fi
     fi
-    hyperfine -N --style basic --warmup 1 --runs "$RUNS_N" --export-json "$CACHE/$name.json" "${cmds[@]}" >&2 || \
-    hyperfine --style basic --warmup 1 --runs "$RUNS_N" --export-json "$CACHE/$name.json" "${cmds[@]}" >&2
+    # `sync` before each run: nobody pays for the previous command's dirty pages (berth's
+    # syncfs would otherwise flush them).
+    hyperfine --style basic --prepare sync --warmup 1 --runs "$RUNS_N" \
+        --export-json "$CACHE/$name.json" "${cmds[@]}" >&2
     python3 - "$CACHE/$name.json" "$name" <<'PY'
 import json, sys
 res = json.load(open(sys.argv[1]))["results"]

@@ -27,3 +27,14 @@ pub use layer::{Change, ChangeKind};
 pub use reference::Reference;
 pub use snapshot::{Driver, Mount, Snapshotter};
 pub use store::*;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_store_is_shareable_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::ImageStore>();
+        send_sync::<crate::content::ContentStore>();
+        send_sync::<std::sync::Arc<dyn crate::Snapshotter>>();
+    }
+}

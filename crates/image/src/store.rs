@@ -453,6 +453,7 @@ impl ImageStore {
 
     /// [`ImageStore::apply_layer_blob`] for callers that hold a lease already (a second
     /// shared lock in one thread could deadlock behind a waiting collector).
+    #[allow(clippy::too_many_arguments)] // the public signature plus `trusted`
     pub(crate) fn apply_layer_blob_leased(
         &self,
         blob: &mut dyn Read,

@@ -213,3 +213,58 @@ fn overlay_xattrs_from_a_layer_are_dropped() {
     assert!(rustix::fs::lgetxattr(dir.join("f"), "trusted.overlay.redirect", &mut v[..]).is_err());
     assert!(rustix::fs::lgetxattr(dir.join("f"), "user.ok", &mut v[..]).is_ok());
 }
+
+#[test]
+fn pax_path_and_linkpath_records() {
+    require_root!();
+    let dir = TempDir::new("layer-pax");
+    let long = format!("p/{}/{}", "x".repeat(150), "z".repeat(150));
+    let target = format!("/{}", "y".repeat(300));
+    let mut b = tar::Builder::new(Vec::new());
+    let mut dir_h = tar::Header::new_ustar();
+    dir_h.set_entry_type(tar::EntryType::Directory);
+    dir_h.set_mode(0o755);
+    dir_h.set_size(0);
+    b.append_data(&mut dir_h, "p/", std::io::empty()).unwrap();
+    b.append_pax_extensions([
+        ("path", long.as_bytes()),
+        ("mtime", b"1600000000.25".as_slice()),
+        ("uid", b"4321".as_slice()),
+    ])
+    .unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(3);
+    b.append_data(&mut h, "short-name", &b"pax"[..]).unwrap();
+    b.append_pax_extensions([
+        ("path", b"p/link".as_slice()),
+        ("linkpath", target.as_bytes()),
+    ])
+    .unwrap();
+    let mut l = tar::Header::new_ustar();
+    l.set_entry_type(tar::EntryType::Symlink);
+    l.set_mode(0o777);
+    l.set_size(0);
+    b.append_data(&mut l, "short-link", std::io::empty())
+        .unwrap();
+    let t = b.into_inner().unwrap();
+    apply_layer(
+        &mut &t[..],
+        dir.path(),
+        &ApplyOptions::new(Whiteouts::Overlay),
+    )
+    .unwrap();
+    let f = dir.join(&long);
+    assert_eq!(fs::read(&f).unwrap(), b"pax");
+    let m = fs::symlink_metadata(&f).unwrap();
+    assert_eq!(
+        (m.mtime(), m.mtime_nsec(), m.uid()),
+        (1_600_000_000, 250_000_000, 4321)
+    );
+    assert_eq!(
+        fs::read_link(dir.join("p/link")).unwrap().to_str().unwrap(),
+        target
+    );
+    assert!(!dir.join("short-name").exists());
+}

@@ -10,12 +10,12 @@
 //! `syncfs` ends the layer.
 
 use std::collections::HashSet;
-use std::rc::Rc;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
@@ -152,7 +152,11 @@ pub fn apply_layer(
             let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPE_DEPTH);
             let root_fd = root.as_fd();
             let writer = s.spawn(move || -> Result<u64, LayerError> {
-                let mut input = ChannelReader { rx, cur: Vec::new(), pos: 0 };
+                let mut input = ChannelReader {
+                    rx,
+                    cur: Vec::new(),
+                    pos: 0,
+                };
                 let mut un = Unpacker::new(root_fd, opts);
                 {
                     let mut archive = tar::Archive::new(&mut input);
@@ -198,7 +202,9 @@ pub fn apply_layer(
             drop(tx);
             match writer.join() {
                 Ok(r) => r,
-                Err(_) => Err(LayerError::Read(io::Error::other("layer writer thread panicked"))),
+                Err(_) => Err(LayerError::Read(io::Error::other(
+                    "layer writer thread panicked",
+                ))),
             }
         });
         let size = unpacked?;
@@ -540,7 +546,13 @@ impl<'a> Unpacker<'a> {
                     let major = h.device_major().ok().flatten().unwrap_or(0);
                     let minor = h.device_minor().ok().flatten().unwrap_or(0);
                     replacing(parent, name, &path, || {
-                        rustix::fs::mknodat(parent, name, ft, mode, rustix::fs::makedev(major, minor))
+                        rustix::fs::mknodat(
+                            parent,
+                            name,
+                            ft,
+                            mode,
+                            rustix::fs::makedev(major, minor),
+                        )
                     })?;
                     self.set_meta_at(parent, name, &meta, &path, false)?;
                     Ok(0)
@@ -585,7 +597,8 @@ impl<'a> Unpacker<'a> {
                         };
                         for child in fsutil::list_dir(dir.as_fd()).map_err(entry_err(path))? {
                             if !unpacked.contains(&dir_rel.join(&child)) {
-                                fsutil::remove_all_at(dir.as_fd(), &child).map_err(entry_err(path))?;
+                                fsutil::remove_all_at(dir.as_fd(), &child)
+                                    .map_err(entry_err(path))?;
                             }
                         }
                         Ok(())
@@ -610,8 +623,14 @@ impl<'a> Unpacker<'a> {
                     .parent(path, parents, true)?
                     .ok_or_else(|| unsafe_entry(path, "parent directory missing"))?;
                 fsutil::remove_all_at(dir.as_fd(), target).map_err(entry_err(path))?;
-                rustix::fs::mknodat(dir.as_fd(), target, FileType::CharacterDevice, Mode::empty(), 0)
-                    .map_err(errno_err(path))?;
+                rustix::fs::mknodat(
+                    dir.as_fd(),
+                    target,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    0,
+                )
+                .map_err(errno_err(path))?;
                 let _ = ignore;
             }
             Whiteouts::Delete => {
