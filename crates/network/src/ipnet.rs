@@ -162,9 +162,11 @@ pub fn default_gateway(subnet: &Ipv4Net) -> Option<Ipv4Addr> {
     subnet.nth(1)
 }
 
-/// Picks an address for an endpoint: `requested` if free (and inside `subnet`), else the lowest
-/// free address of `range` (or of the subnet), skipping the network and broadcast addresses,
-/// the gateway and everything in `used`.
+/// Picks an address for an endpoint: `requested` if free (and inside `subnet`), else the first
+/// free address of `range` (or of the subnet) after `last` (the previous pick), wrapping
+/// around, skipping the network and broadcast addresses, the gateway and everything in `used`.
+/// Going round (as Docker's allocator does) means a freed address is not handed out again
+/// until the rest of the range has been used: its old holder's link may still be going away.
 pub fn allocate(
     network: &str,
     subnet: &Ipv4Net,
@@ -172,6 +174,7 @@ pub fn allocate(
     gateway: Ipv4Addr,
     used: &HashSet<Ipv4Addr>,
     requested: Option<Ipv4Addr>,
+    last: Option<Ipv4Addr>,
 ) -> Result<Ipv4Addr> {
     let reserved = |ip: Ipv4Addr| {
         ip == gateway || (subnet.prefix() < 31 && (ip == subnet.addr() || ip == subnet.last()))
@@ -195,7 +198,12 @@ pub fn allocate(
     let within = range.unwrap_or(subnet);
     let start = u32::from(within.addr());
     let end = u32::from(within.last());
-    (start..=end)
+    let from = match last {
+        Some(l) if within.contains(l) && u32::from(l) < end => u32::from(l) + 1,
+        _ => start,
+    };
+    (from..=end)
+        .chain(start..from)
         .map(Ipv4Addr::from)
         .find(|ip| subnet.contains(*ip) && !reserved(*ip) && !used.contains(ip))
         .ok_or_else(|| Error::PoolExhausted(network.to_string()))
@@ -246,25 +254,25 @@ mod tests {
         let subnet = net("10.9.0.0/24");
         let gw = Ipv4Addr::new(10, 9, 0, 1);
         let mut used = HashSet::new();
-        let a = allocate("n", &subnet, None, gw, &used, None).unwrap();
+        let a = allocate("n", &subnet, None, gw, &used, None, None).unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 9, 0, 2));
         used.insert(a);
-        let b = allocate("n", &subnet, None, gw, &used, None).unwrap();
+        let b = allocate("n", &subnet, None, gw, &used, None, None).unwrap();
         assert_eq!(b, Ipv4Addr::new(10, 9, 0, 3));
         let r = net("10.9.0.128/25");
-        let c = allocate("n", &subnet, Some(&r), gw, &used, None).unwrap();
+        let c = allocate("n", &subnet, Some(&r), gw, &used, None, None).unwrap();
         assert_eq!(c, Ipv4Addr::new(10, 9, 0, 128));
         let want = Ipv4Addr::new(10, 9, 0, 77);
         assert_eq!(
-            allocate("n", &subnet, None, gw, &used, Some(want)).unwrap(),
+            allocate("n", &subnet, None, gw, &used, Some(want), None).unwrap(),
             want
         );
         assert!(matches!(
-            allocate("n", &subnet, None, gw, &used, Some(a)),
+            allocate("n", &subnet, None, gw, &used, Some(a), None),
             Err(Error::AddressInUse { .. })
         ));
         assert!(matches!(
-            allocate("n", &subnet, None, gw, &used, Some(gw)),
+            allocate("n", &subnet, None, gw, &used, Some(gw), None),
             Err(Error::AddressOutsideSubnet { .. })
         ));
         assert!(matches!(
@@ -274,15 +282,28 @@ mod tests {
                 None,
                 gw,
                 &used,
-                Some(Ipv4Addr::new(10, 9, 1, 1))
+                Some(Ipv4Addr::new(10, 9, 1, 1)),
+                None
             ),
             Err(Error::AddressOutsideSubnet { .. })
         ));
+        // After the last pick, not the lowest free; wrapping at the end of the range.
+        let used: HashSet<_> = [Ipv4Addr::new(10, 9, 0, 3)].into();
+        let last = Some(Ipv4Addr::new(10, 9, 0, 3));
+        assert_eq!(
+            allocate("n", &subnet, None, gw, &used, None, last).unwrap(),
+            Ipv4Addr::new(10, 9, 0, 4)
+        );
+        let last = Some(Ipv4Addr::new(10, 9, 0, 254));
+        assert_eq!(
+            allocate("n", &subnet, None, gw, &used, None, last).unwrap(),
+            Ipv4Addr::new(10, 9, 0, 2)
+        );
         let tiny = net("10.8.0.0/30");
         let gw = Ipv4Addr::new(10, 8, 0, 1);
         let used: HashSet<_> = [Ipv4Addr::new(10, 8, 0, 2)].into();
         assert!(matches!(
-            allocate("tiny", &tiny, None, gw, &used, None),
+            allocate("tiny", &tiny, None, gw, &used, None, None),
             Err(Error::PoolExhausted(_))
         ));
     }

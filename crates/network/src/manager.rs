@@ -13,7 +13,8 @@ use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -122,6 +123,81 @@ struct Inner {
     next_port: u32,
 }
 
+/// Deletes links on a thread of its own. Deleting a veth costs the kernel 20-30 ms (it waits
+/// for an RCU grace period), more than everything else on the path of `run --rm` together;
+/// teardown and detach hand the link (by index, so a new link of the same name is never hit)
+/// to this thread and return. [`NetworkManager::settle`] waits for it.
+struct Reaper {
+    tx: Mutex<Option<mpsc::Sender<u32>>>,
+    pending: Arc<(Mutex<usize>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reaper {
+    /// Starts the thread; it works on the calling thread's network namespace.
+    fn start() -> Result<Reaper> {
+        let mut nl = Netlink::open().map_err(|e| Error::netlink("open", "socket", e))?;
+        let (tx, rx) = mpsc::channel::<u32>();
+        let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let p = pending.clone();
+        let thread = std::thread::Builder::new()
+            .name("berth-net-reaper".into())
+            .spawn(move || {
+                for index in rx {
+                    if let Err(e) = nl.delete_link_index(index) {
+                        tracing::warn!(index, error = %e, "deleting link");
+                    }
+                    let (lock, cv) = &*p;
+                    let mut n = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    *n = n.saturating_sub(1);
+                    cv.notify_all();
+                }
+            })
+            .map_err(|e| Error::netlink("spawn", "reaper thread", e))?;
+        Ok(Reaper {
+            tx: Mutex::new(Some(tx)),
+            pending,
+            thread: Some(thread),
+        })
+    }
+
+    fn queue(&self, index: u32) {
+        let (lock, _) = &*self.pending;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|tx| tx.send(index).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            let mut n = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    fn settle(&self) {
+        let (lock, cv) = &*self.pending;
+        let mut n = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n > 0 {
+            n = cv.wait(n).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The network manager. See the module header.
 pub struct NetworkManager {
     config: NetworkConfig,
@@ -130,6 +206,7 @@ pub struct NetworkManager {
     tc: Option<PathBuf>,
     dns: DnsServer,
     inner: Mutex<Inner>,
+    reaper: Reaper,
 }
 
 fn now() -> u64 {
@@ -233,6 +310,7 @@ impl NetworkManager {
             nft,
             tc: rate::find_tc(),
             dns,
+            reaper: Reaper::start()?,
             inner: Mutex::new(Inner {
                 store,
                 nl,
@@ -694,15 +772,14 @@ impl NetworkManager {
     }
 
     fn detach_locked(&self, inner: &mut Inner, ep: &Endpoint) -> Result<()> {
-        inner
-            .nl
-            .delete_link(&ep.host_veth)
-            .map_err(|e| Error::netlink("delete", &ep.host_veth, e))?;
-        if let Some(ifb) = &ep.ifb {
-            inner
+        for name in std::iter::once(&ep.host_veth).chain(ep.ifb.as_ref()) {
+            if let Some(l) = inner
                 .nl
-                .delete_link(ifb)
-                .map_err(|e| Error::netlink("delete", ifb, e))?;
+                .link(name)
+                .map_err(|e| Error::netlink("find", name, e))?
+            {
+                self.reaper.queue(l.index);
+            }
         }
         self.dns.set_override(ep.ip, None);
         inner
@@ -713,6 +790,11 @@ impl NetworkManager {
         }
         tracing::info!(container = %ep.container_id, network = %ep.network, "detached");
         Ok(())
+    }
+
+    /// Waits until the links that teardown and detach handed to the reaper thread are gone.
+    pub fn settle(&self) {
+        self.reaper.settle();
     }
 
     /// A container's endpoints, first (primary) first.
@@ -894,7 +976,7 @@ impl NetworkManager {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let write = |name: &str, text: &str| {
             let p = dir.join(name);
-            fs::write(&p, text).map_err(|e| Error::io(p, e))
+            write_in_place(&p, text.as_bytes()).map_err(|e| Error::io(p, e))
         };
         let host_rc = read_resolv(&self.config.host_resolv_conf);
         if files.host_network {
@@ -1010,6 +1092,7 @@ impl NetworkManager {
     /// owns, and rewrites the rules.
     pub fn cleanup_stale(&self, live: &HashSet<String>) -> Result<CleanupReport> {
         let mut report = CleanupReport::default();
+        self.settle();
         let (stale, ports_stale): (Vec<String>, Vec<String>) = {
             let inner = self.lock();
             let mut s: Vec<String> = inner
@@ -1036,6 +1119,7 @@ impl NetworkManager {
             self.teardown(c)?;
             report.containers.push(c.clone());
         }
+        self.settle();
         {
             let mut inner = self.lock();
             let nets = inner.store.networks()?;
@@ -1092,6 +1176,8 @@ impl NetworkManager {
             let _ = inner.nl.delete_link(&net.bridge);
         }
         inner.ready.clear();
+        drop(inner);
+        self.settle();
         if let Some(nft) = &self.nft {
             firewall::nft_delete_table(nft, &self.config.table)?;
         }
@@ -1207,6 +1293,19 @@ impl NetworkManager {
         let text = firewall::nft_ruleset(&self.config.table, &fw_nets, &fw_ports);
         firewall::nft_apply(nft, &text)
     }
+}
+
+/// Overwrites a file in place (same inode, so a bind mount of it sees the change) without
+/// truncating it to zero first: ext4 flushes a file truncated to zero on close.
+fn write_in_place(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    f.write_all(data)?;
+    f.set_len(data.len() as u64)
 }
 
 fn nl_err<'a>(op: &'static str, name: &'a str) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -1424,7 +1523,11 @@ mod tests {
         let c = s
             .allocate_endpoint(&net, "c3", None, |ip| ep("c3", ip))
             .unwrap();
-        assert_eq!(c.ip, Ipv4Addr::new(10, 77, 0, 2), "freed address is reused");
+        assert_eq!(
+            c.ip,
+            Ipv4Addr::new(10, 77, 0, 4),
+            "a freed address waits its turn"
+        );
         assert_eq!(s.endpoints_of_network(&net.id).unwrap().len(), 2);
         let p = PublishedPort {
             container_id: "c2".into(),

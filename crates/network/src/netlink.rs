@@ -494,6 +494,16 @@ impl Netlink {
         }
     }
 
+    /// Deletes a link by index; `Ok(false)` when there was none.
+    pub fn delete_link_index(&mut self, index: u32) -> io::Result<bool> {
+        let m = Msg::new(RTM_DELLINK, NLM_F_ACK).ifinfo(libc::AF_UNSPEC as u8, index, 0, 0);
+        match self.request(m) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sets a link up.
     pub fn set_up(&mut self, index: u32) -> io::Result<()> {
         let m =

@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS endpoints (
     UNIQUE (container, network),
     UNIQUE (network, ip)
 );
+CREATE TABLE IF NOT EXISTS cursors (
+    network TEXT PRIMARY KEY,
+    last TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ports (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     container TEXT NOT NULL,
@@ -96,6 +100,8 @@ impl Store {
     pub fn delete_network(&self, id: &str) -> Result<()> {
         self.db
             .execute("DELETE FROM networks WHERE id = ?1", params![id])?;
+        self.db
+            .execute("DELETE FROM cursors WHERE network = ?1", params![id])?;
         Ok(())
     }
 
@@ -130,8 +136,8 @@ impl Store {
         )
     }
 
-    /// Allocates an address on `network` (the requested one, or the lowest free) and records
-    /// the endpoint `make(ip)` builds, in one transaction.
+    /// Allocates an address on `network` (the requested one, or the next free after the last
+    /// one picked) and records the endpoint `make(ip)` builds, in one transaction.
     pub fn allocate_endpoint(
         &mut self,
         network: &Network,
@@ -164,6 +170,14 @@ impl Store {
             }
             used
         };
+        let last: Option<Ipv4Addr> = tx
+            .query_row(
+                "SELECT last FROM cursors WHERE network = ?1",
+                params![network.id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .and_then(|s| s.parse().ok());
         let ip = allocate(
             &network.name,
             &network.subnet,
@@ -171,7 +185,15 @@ impl Store {
             network.gateway,
             &used,
             requested,
+            last,
         )?;
+        if requested.is_none() {
+            tx.execute(
+                "INSERT INTO cursors (network, last) VALUES (?1, ?2)
+                 ON CONFLICT (network) DO UPDATE SET last = excluded.last",
+                params![network.id, ip.to_string()],
+            )?;
+        }
         let ep = make(ip);
         tx.execute(
             "INSERT INTO endpoints (container, network, ip, data) VALUES (?1, ?2, ?3, ?4)",
