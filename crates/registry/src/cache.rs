@@ -136,12 +136,12 @@ mod tests {
         c.add_compressed(&diff, &gz);
         assert_eq!(c.compressed(&diff, Compression::Gzip), vec![gz.clone()]);
         assert_eq!(c.compressed(&diff, Compression::Zstd), vec![zs]);
-        c.add_locations("r:5000/a", &[gz.digest.clone()]);
-        c.add_locations("r:5000/b", &[gz.digest.clone()]);
-        c.add_locations("r:5000/a", &[gz.digest.clone()]);
+        c.add_locations("r:5000/a", std::slice::from_ref(&gz.digest));
+        c.add_locations("r:5000/b", std::slice::from_ref(&gz.digest));
+        c.add_locations("r:5000/a", std::slice::from_ref(&gz.digest));
         assert_eq!(c.locations(&gz.digest), vec!["r:5000/a", "r:5000/b"]);
         for i in 0..20 {
-            c.add_locations(&format!("r/x{i}"), &[gz.digest.clone()]);
+            c.add_locations(&format!("r/x{i}"), std::slice::from_ref(&gz.digest));
         }
         assert_eq!(c.locations(&gz.digest).len(), MAX_LOCATIONS);
         // a broken file is an empty cache

@@ -55,6 +55,7 @@ struct Resolved {
 }
 
 /// One layer to unpack.
+#[derive(Clone)]
 struct Job {
     desc: Descriptor,
     diff_id: Digest,
@@ -424,28 +425,17 @@ impl Client {
             let store = store.clone();
             let report = report.clone();
             let cancel = cancel.clone();
-            let work: Vec<(
-                Descriptor,
-                Digest,
-                Digest,
-                Option<Digest>,
-                String,
-                Option<Arc<Growing>>,
-            )> = jobs
-                .iter()
-                .map(|j| {
-                    (
-                        j.desc.clone(),
-                        j.diff_id.clone(),
-                        j.chain.clone(),
-                        j.parent.clone(),
-                        j.short.clone(),
-                        j.growing.clone(),
-                    )
-                })
-                .collect();
+            let work: Vec<Job> = jobs.to_vec();
             tokio::task::spawn_blocking(move || -> Result<(), RegistryError> {
-                for (desc, diff_id, chain, parent, short, growing) in work {
+                for Job {
+                    desc,
+                    diff_id,
+                    chain,
+                    parent,
+                    short,
+                    growing,
+                } in work
+                {
                     if cancel.load(Ordering::Relaxed) {
                         return Err(RegistryError::Cancelled(short));
                     }
@@ -764,6 +754,15 @@ async fn download_blob(
                 got: written,
                 size: total,
             },
+            // The registry has no bytes past what it sent: the blob is short there.
+            Err(RegistryError::Status { status: 416, .. }) if start > 0 => {
+                break Err(RegistryError::Truncated {
+                    registry: s.registry().to_string(),
+                    digest: desc.digest.clone(),
+                    got: written,
+                    size: total,
+                });
+            }
             Err(e) => e,
         };
         if !err.is_transient() {

@@ -539,7 +539,7 @@ fn proxy_conn(c: TcpStream, upstream: u16, st: Arc<ProxyState>, stop: Arc<Atomic
     // registry → client: cut, throttle
     let (mut u_r, mut c_w) = (u, c);
     let mut passed: u64 = 0;
-    let cut = if st.cuts_left.load(Ordering::Relaxed) > 0 {
+    let mut cut = if st.cuts_left.load(Ordering::Relaxed) > 0 {
         Some(st.cut_after.load(Ordering::Relaxed))
     } else {
         None
@@ -557,13 +557,14 @@ fn proxy_conn(c: TcpStream, upstream: u16, st: Arc<ProxyState>, stop: Arc<Atomic
         if let Some(limit) = cut
             && passed + n as u64 > limit
         {
-            let keep = (limit - passed) as usize;
-            let _ = c_w.write_all(&buf[..keep]);
+            cut = None;
             if st
                 .cuts_left
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1))
                 .is_ok()
             {
+                let keep = limit.saturating_sub(passed) as usize;
+                let _ = c_w.write_all(&buf[..keep.min(n)]);
                 let _ = c_w.shutdown(std::net::Shutdown::Both);
                 let _ = u_r.shutdown(std::net::Shutdown::Both);
                 break;
