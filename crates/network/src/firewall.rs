@@ -66,15 +66,7 @@ pub fn nft_ruleset(table: &str, nets: &[FwNetwork], ports: &[FwPort]) -> String 
     s.push_str("\t\tfib daddr type local jump published\n\t}\n");
     s.push_str("\tchain published {\n");
     for p in ports {
-        let ip = match p.host_ip {
-            Some(ip) => format!("ip daddr {ip} "),
-            None => String::new(),
-        };
-        let _ = writeln!(
-            s,
-            "\t\t{ip}{} dport {} dnat to {}:{}",
-            p.proto, p.host_port, p.dest, p.dest_port
-        );
+        let _ = writeln!(s, "\t\t{}", dnat_rule(p));
     }
     s.push_str("\t}\n");
 
@@ -133,6 +125,26 @@ pub fn nft_ruleset(table: &str, nets: &[FwNetwork], ports: &[FwPort]) -> String 
         }
     }
     s.push_str("\t}\n}\n");
+    s
+}
+
+fn dnat_rule(p: &FwPort) -> String {
+    let ip = match p.host_ip {
+        Some(ip) => format!("ip daddr {ip} "),
+        None => String::new(),
+    };
+    format!(
+        "{ip}{} dport {} dnat to {}:{}",
+        p.proto, p.host_port, p.dest, p.dest_port
+    )
+}
+
+/// Replaces only the `published` chain of an already loaded table (one transaction).
+pub fn nft_published_update(table: &str, ports: &[FwPort]) -> String {
+    let mut s = format!("flush chain ip {table} published\n");
+    for p in ports {
+        let _ = writeln!(s, "add rule ip {table} published {}", dnat_rule(p));
+    }
     s
 }
 
@@ -251,6 +263,25 @@ mod tests {
         assert!(!s.contains("iifname \"berth0\" ip daddr"));
         // Braces balance: the text is one table.
         assert_eq!(s.matches('{').count(), s.matches('}').count());
+    }
+
+    #[test]
+    fn published_chain_update() {
+        let p = FwPort {
+            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_port: 8080,
+            proto: Proto::Tcp,
+            dest: Ipv4Addr::new(172, 17, 0, 2),
+            dest_port: 80,
+        };
+        assert_eq!(
+            nft_published_update("berth", &[p]),
+            "flush chain ip berth published\nadd rule ip berth published ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.17.0.2:80\n"
+        );
+        assert_eq!(
+            nft_published_update("t", &[]),
+            "flush chain ip t published\n"
+        );
     }
 
     #[test]
