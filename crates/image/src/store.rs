@@ -473,6 +473,7 @@ impl ImageStore {
             opts.media_type = media_type.map(str::to_string);
             opts.expected_digest = expected_digest.cloned();
             opts.trusted_digest = trusted;
+            opts.sync = std::env::var_os("BERTH_NOSYNC").is_none();
             opts.expected_diff_id = expected_diff_id.cloned();
             if keep_blob {
                 let mut ingest = self.content.writer(expected_digest.cloned(), None)?;
@@ -651,9 +652,9 @@ impl ImageStore {
                     ],
                 )?;
             }
-            if let Some(r) = reference {
-                if r.tag().is_some() {
-                    let tagged = Reference::parse(&r.repository())?.with_tag(r.tag().unwrap_or("latest"))?;
+            if let Some(r) = reference.cloned().map(Reference::with_default_tag) {
+                if let Some(tag) = r.tag() {
+                    let tagged = Reference::parse(&r.repository())?.with_tag(tag)?;
                     tx.execute(
                         "INSERT INTO tags (name, image_id) VALUES (?1, ?2)
                          ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
