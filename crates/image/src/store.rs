@@ -473,7 +473,6 @@ impl ImageStore {
             opts.media_type = media_type.map(str::to_string);
             opts.expected_digest = expected_digest.cloned();
             opts.trusted_digest = trusted;
-            opts.sync = std::env::var_os("BERTH_NOSYNC").is_none();
             opts.expected_diff_id = expected_diff_id.cloned();
             if keep_blob {
                 let mut ingest = self.content.writer(expected_digest.cloned(), None)?;
