@@ -268,3 +268,40 @@ fn pax_path_and_linkpath_records() {
     );
     assert!(!dir.join("short-name").exists());
 }
+
+#[test]
+fn hard_link_to_a_lower_layer_becomes_a_copy_on_overlay() {
+    require_root!();
+    let dir = TempDir::new("layer-lowerlink");
+    let lower = dir.join("lower");
+    let upper = dir.join("upper");
+    fs::create_dir_all(&lower).unwrap();
+    fs::create_dir_all(&upper).unwrap();
+    let base = tar_of(&[E::Dir("d/", 0o755), E::File("d/f", b"lower data", 0o640)]);
+    apply_layer(
+        &mut &base[..],
+        &lower,
+        &ApplyOptions::new(Whiteouts::Overlay),
+    )
+    .unwrap();
+    let top = tar_of(&[E::Hardlink("d/g", "d/f")]);
+    // Without lowers the target is missing: an error naming the entry.
+    let e = apply_layer(
+        &mut &top[..],
+        &upper,
+        &ApplyOptions::new(Whiteouts::Overlay),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("d/g"), "{e}");
+    let mut opts = ApplyOptions::new(Whiteouts::Overlay);
+    opts.lowers = vec![lower.clone()];
+    apply_layer(&mut &top[..], &upper, &opts).unwrap();
+    let g = fs::symlink_metadata(upper.join("d/g")).unwrap();
+    assert_eq!(fs::read(upper.join("d/g")).unwrap(), b"lower data");
+    assert_eq!(g.mode() & 0o7777, 0o640);
+    assert_eq!(g.nlink(), 1, "a copy, not a link across layers");
+    assert_ne!(
+        g.ino(),
+        fs::symlink_metadata(lower.join("d/f")).unwrap().ino()
+    );
+}

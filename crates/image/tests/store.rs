@@ -323,3 +323,127 @@ fn errors_say_what_to_do() {
     let e = t.store.load(&mut &ar[..], &Default::default()).unwrap_err();
     assert!(e.to_string().contains("schema 1 is not supported"), "{e}");
 }
+
+both_drivers!(
+    fn registry_flow(d: Driver) {
+        // What the registry client does: stream each blob through apply_layer_blob (kept in the
+        // content store, verified), then register config + layers + manifest under a reference.
+        use berth_image::spec::{self, Descriptor};
+        use berth_image::{Digest, LayerRef};
+        let t = TestStore::new(d);
+        let l0 = tar_of(&[
+            E::Dir("etc/", 0o755),
+            E::File("etc/os-release", b"ID=test\n", 0o644),
+        ]);
+        let l1 = tar_of(&[
+            E::File("etc/.wh.os-release", b"", 0o644),
+            E::File("hello", b"hi", 0o755),
+        ]);
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut e, data).unwrap();
+            e.finish().unwrap()
+        };
+        let blobs = [gz(&l0), zstd::encode_all(&l1[..], 3).unwrap()];
+        let types = [spec::OCI_LAYER_GZIP, spec::OCI_LAYER_ZSTD];
+        // a wrong digest is refused and leaves nothing behind
+        let e = t
+            .store
+            .apply_layer_blob(
+                &mut &blobs[0][..],
+                None,
+                Some(types[0]),
+                Some(&Digest::of(b"x")),
+                None,
+                true,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("digest mismatch"), "{e}");
+        assert!(t.store.content().list().unwrap().is_empty());
+        let mut n = 0;
+        t.store.snapshotter().walk(&mut |_| n += 1).unwrap();
+        assert_eq!(n, 0);
+        let mut layers = Vec::new();
+        let mut parent: Option<Digest> = None;
+        for (b, mt) in blobs.iter().zip(types) {
+            let digest = Digest::of(b);
+            let a = t
+                .store
+                .apply_layer_blob(
+                    &mut &b[..],
+                    parent.as_ref(),
+                    Some(mt),
+                    Some(&digest),
+                    None,
+                    true,
+                )
+                .unwrap();
+            assert_eq!(a.digest, digest);
+            assert!(t.store.has_layer(&a.chain_id));
+            assert!(t.store.content().contains(&digest));
+            layers.push(LayerRef {
+                diff_id: a.diff_id.clone(),
+                chain_id: a.chain_id.clone(),
+                blob: Some(Descriptor::new(mt, digest, b.len() as u64)),
+            });
+            parent = Some(a.chain_id);
+        }
+        assert_eq!(layers[0].diff_id, Digest::of(&l0));
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [layers[0].diff_id, layers[1].diff_id]},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": spec::OCI_MANIFEST,
+        "config": {"mediaType": spec::OCI_CONFIG, "digest": Digest::of(&config), "size": config.len()},
+        "layers": layers.iter().map(|l| l.blob.clone().unwrap()).collect::<Vec<_>>(),
+    })).unwrap();
+        let mdigest = t.store.content().write_bytes(&manifest).unwrap();
+        let mdesc = Descriptor::new(spec::OCI_MANIFEST, mdigest.clone(), manifest.len() as u64);
+        let r = berth_image::Reference::parse("localhost:5000/team/app:1").unwrap();
+        let id = t
+            .store
+            .register(&config, &layers, Some(&mdesc), Some(&r), None)
+            .unwrap();
+        let img = t.store.inspect("localhost:5000/team/app:1").unwrap();
+        assert_eq!(img.id, id);
+        assert_eq!(
+            img.repo_digests,
+            [format!("localhost:5000/team/app@{mdigest}")]
+        );
+        assert_eq!(
+            t.store
+                .resolve(&format!("localhost:5000/team/app@{mdigest}"))
+                .unwrap(),
+            id
+        );
+        assert!(
+            t.store
+                .with_image_tree("localhost:5000/team/app:1", |root| {
+                    Ok(root.join("hello").exists() && !root.join("etc/os-release").exists())
+                })
+                .unwrap()
+        );
+        // OCI save gives back the very manifest and blobs
+        let mut out = Vec::new();
+        t.store
+            .save(
+                &["localhost:5000/team/app:1"],
+                berth_image::SaveFormat::Oci,
+                &mut out,
+            )
+            .unwrap();
+        let b = TestStore::new(d);
+        b.store.load(&mut &out[..], &Default::default()).unwrap();
+        assert_eq!(
+            b.store
+                .inspect("localhost:5000/team/app:1")
+                .unwrap()
+                .manifest
+                .unwrap()
+                .digest,
+            mdigest
+        );
+    }
+);
