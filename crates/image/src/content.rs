@@ -221,10 +221,14 @@ impl Ingest {
         let len = actual.len();
         let actual = actual.finish();
         if let Some(f) = self.file.take() {
-            f.into_inner().map_err(|e| ContentError::Io {
+            let f = f.into_inner().map_err(|e| ContentError::Io {
                 path: self.path.clone(),
                 source: e.into_error(),
             })?;
+            // Start writing the blob back now; the layer's syncfs makes it durable.
+            if len >= 1 << 20 {
+                crate::fsutil::start_writeback(std::os::fd::AsFd::as_fd(&f));
+            }
         }
         if let Some(expected) = &self.expected
             && *expected != actual

@@ -87,6 +87,9 @@ const BUF: usize = 1 << 20;
 /// Bytes per message from the reading thread to the writing one, and messages in flight.
 const CHUNK: usize = 256 << 10;
 const PIPE_DEPTH: usize = 16;
+/// Files at least this big have their writeback started as soon as they are written, so the
+/// `syncfs` at the end of the layer overlaps with unpacking instead of following it.
+const WRITEBACK_MIN: u64 = 1 << 20;
 
 /// The writing thread's end of the pipe between the two threads of [`apply_layer`].
 struct ChannelReader {
@@ -455,6 +458,9 @@ impl<'a> Unpacker<'a> {
                         };
                         write_all(fd.as_fd(), &buf[..m]).map_err(entry_err(&path))?;
                         n += m as u64;
+                    }
+                    if n >= WRITEBACK_MIN {
+                        fsutil::start_writeback(fd.as_fd());
                     }
                     self.set_meta_fd(fd.as_fd(), &meta, &path)?;
                     fsutil::set_times_fd(fd.as_fd(), meta.mtime, meta.mtime_nsec)
