@@ -34,6 +34,28 @@ BUSYBOX=${BUSYBOX_FIXTURE:-$REPO/../shared/fixtures/images/busybox.docker.tar}
 
 docker_ok=false
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then docker_ok=true; fi
+DOCKER_DIR=$CACHE/dockerd
+stop_docker() {
+    if [ -s "$DOCKER_DIR/d.pid" ]; then
+        pid=$(cat "$DOCKER_DIR/d.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -rf "$DOCKER_DIR"
+}
+if ! $docker_ok && command -v docker >/dev/null && command -v dockerd >/dev/null; then
+    # No daemon answers: start a private one for the comparison, stopped at the end.
+    rm -rf "$DOCKER_DIR" && mkdir -p "$DOCKER_DIR"
+    dockerd --data-root "$DOCKER_DIR/data" --exec-root "$DOCKER_DIR/exec" --pidfile "$DOCKER_DIR/d.pid" \
+        -H "unix://$DOCKER_DIR/d.sock" --bridge=none --iptables=false --ip6tables=false \
+        --ip-masq=false >"$DOCKER_DIR/log" 2>&1 &
+    export DOCKER_HOST=unix://$DOCKER_DIR/d.sock
+    trap stop_docker EXIT
+    for _ in $(seq 300); do
+        if docker info >/dev/null 2>&1; then docker_ok=true; break; fi
+        sleep 0.1
+    done
+fi
 
 run_group() { # name archive(docker|oci)
     local name=$1 kind=$2 archive skopeo_src
@@ -52,12 +74,15 @@ run_group() { # name archive(docker|oci)
     if [ "$kind" = docker ]; then
         cmds+=(-n "tar -x archive + layers + sync" "d=\$(mktemp -d -p $W) && tar -C \$d -xf $archive && mkdir \$d/root && for l in \$d/l*/layer.tar; do tar -C \$d/root --numeric-owner -xf \$l; done && sync")
         if $docker_ok; then
-            cmds+=(-n "docker load" "docker load -q -i $archive && docker rmi -f bench/large:1")
+            cmds+=(-n "docker load" "docker load -q -i $archive")
         fi
     fi
     # `sync` before each run: nobody pays for the previous command's dirty pages (berth's
     # syncfs would otherwise flush them).
-    hyperfine --style basic --prepare sync --warmup 1 --runs "$RUNS_N" \
+    # (docker's copy of the image is removed before every run, or it would load nothing)
+    local prep="sync"
+    $docker_ok && prep="docker rmi -f bench/large:1 >/dev/null 2>&1; sync"
+    hyperfine --style basic --prepare "$prep" --warmup 1 --runs "$RUNS_N" \
         --export-json "$CACHE/$name.json" "${cmds[@]}" >&2
     python3 - "$CACHE/$name.json" "$name" <<'PY'
 import json, sys

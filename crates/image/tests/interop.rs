@@ -125,41 +125,117 @@ fn skopeo_reads_what_berth_saves_and_berth_loads_what_skopeo_writes() {
     }
 }
 
-fn docker_daemon() -> bool {
-    Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+/// A private Docker daemon in `dir` (dockerd is installed but none runs here), stopped on drop.
+struct Dockerd {
+    child: std::process::Child,
+    host: String,
+}
+
+impl Dockerd {
+    fn start(dir: &Path) -> Option<Dockerd> {
+        let sock = dir.join("d.sock");
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("d.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+            ])
+            .stdout(std::fs::File::create(dir.join("dockerd.log")).ok()?)
+            .stderr(std::fs::File::create(dir.join("dockerd.err")).ok()?)
+            .spawn()
+            .ok()?;
+        let d = Dockerd {
+            child,
+            host: format!("unix://{}", sock.display()),
+        };
+        for _ in 0..300 {
+            if d.docker()
+                .args(["info", "--format", "{{.ServerVersion}}"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
+                return Some(d);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+
+    fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", &self.host);
+        c
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SIGTERM: dockerd unmounts its layers and stops its containerd on the way out.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..200 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]
 fn docker_loads_what_berth_saves() {
     require_root!();
     require_program!("docker");
-    if !docker_daemon() {
-        eprintln!("skipped: docker_loads_what_berth_saves needs a Docker daemon (none answers)");
-        return;
-    }
+    require_program!("dockerd");
     let t = TestStore::new(Driver::Overlay);
+    let ddir = berth_test_support::TempDir::new("dockerd");
+    let Some(d) = Dockerd::start(ddir.path()) else {
+        eprintln!(
+            "skipped: docker_loads_what_berth_saves: dockerd did not start here (see its log)"
+        );
+        return;
+    };
     t.load_fixture("multilayer.docker.tar");
     let img = t.store.inspect(NAME).unwrap();
-    let tag = format!(
-        "berth-interop/{}:1",
-        berth_test_support::unique_name("t")
-            .to_lowercase()
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
-    );
-    t.store
-        .tag(NAME, &berth_image::Reference::parse(&tag).unwrap())
-        .unwrap();
     let path = t.dir.join("to-docker.tar");
     let mut f = std::fs::File::create(&path).unwrap();
     t.store
-        .save(&[&tag], SaveFormat::DockerArchive, &mut f)
+        .save(&[NAME], SaveFormat::DockerArchive, &mut f)
         .unwrap();
     drop(f);
-    run(Command::new("docker").args(["load", "-i"]).arg(&path));
-    let id = run(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", &tag]));
-    let _ = Command::new("docker").args(["rmi", &tag]).output();
+    let out = run(d.docker().args(["load", "-i"]).arg(&path));
+    assert!(out.contains(NAME), "{out}");
+    let id = run(d
+        .docker()
+        .args(["image", "inspect", "--format", "{{.Id}}", NAME]));
     assert_eq!(id.trim(), img.id.to_string());
+    let layers = run(d.docker().args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        NAME,
+    ]));
+    let want: Vec<String> = img.layers.iter().map(|l| l.diff_id.to_string()).collect();
+    assert_eq!(serde_json::from_str::<Vec<String>>(&layers).unwrap(), want);
+    // and berth loads what docker saves of it
+    let back = t.dir.join("from-docker.tar");
+    run(d.docker().args(["save", "-o"]).arg(&back).arg(NAME));
+    let b = TestStore::new(Driver::Vfs);
+    let mut f = std::fs::File::open(&back).unwrap();
+    let l = b.store.load(&mut f, &Default::default()).unwrap();
+    assert_eq!(l[0].id, img.id);
+    drop(d);
 }
