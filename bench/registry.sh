@@ -9,7 +9,8 @@
 #         compressed blobs cached, docker push, and skopeo copy of already compressed blobs
 #         (the floor); the registry's storage is emptied before every push run.
 # The image: bench/make-large-image.sh (debootstrap minbase + 40 MB random + 5000 small
-# files: ~300 MB unpacked, ~180 MB gzip). Prints medians and ratios (peer / berth).
+# files: ~300 MB unpacked, ~180 MB gzip). Every run starts after `sync`; nothing else should
+# run on the machine meanwhile. Prints medians and ratios (peer / berth).
 # Run as root: bench/registry.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,24 +100,24 @@ fi
 
 echo "kernel $(uname -r), $(nproc) cores; image: $(du -m "$CACHE/large.oci.tar" | cut -f1) MB gzip archive, $runs runs each"
 rmroot='for m in $(grep -o " '"$work"'/berth[^ ]*" /proc/self/mountinfo | sort -r); do umount -l $m; done; rm -rf '"$work"'/berth-root'
-cmds=(-n "berth pull" --prepare "$rmroot" "$regctl --root $work/berth-root --quiet pull $REG/bench/large:1")
-cmds+=(-n "skopeo copy to dir (floor)" --prepare "rm -rf $work/skopeo-dir" "skopeo --insecure-policy copy -q --src-tls-verify=false docker://$REG/bench/large:1 dir:$work/skopeo-dir")
-[ "$have_docker" = 1 ] && cmds+=(-n "docker pull" --prepare "docker rmi -f $REG/bench/large:1 >/dev/null 2>&1 || true" "docker pull -q $REG/bench/large:1")
-[ "$have_podman" = 1 ] && cmds+=(-n "podman pull" --prepare "podman ${podman_opts[*]} rmi -af >/dev/null 2>&1 || true" "podman ${podman_opts[*]} pull -q --tls-verify=false $REG/bench/large:1")
+cmds=(-n "berth pull" --prepare "$rmroot; sync" "$regctl --root $work/berth-root --quiet pull $REG/bench/large:1")
+cmds+=(-n "skopeo copy to dir (floor)" --prepare "rm -rf $work/skopeo-dir; sync" "skopeo --insecure-policy copy -q --src-tls-verify=false docker://$REG/bench/large:1 dir:$work/skopeo-dir")
+[ "$have_docker" = 1 ] && cmds+=(-n "docker pull" --prepare "docker rmi -f $REG/bench/large:1 >/dev/null 2>&1; sync" "docker pull -q $REG/bench/large:1")
+[ "$have_podman" = 1 ] && cmds+=(-n "podman pull" --prepare "podman ${podman_opts[*]} rmi -af >/dev/null 2>&1; sync" "podman ${podman_opts[*]} pull -q --tls-verify=false $REG/bench/large:1")
 hyperfine --runs "$runs" --export-json "$work/pull.json" "${cmds[@]}" >"$work/pull.txt" 2>&1 || { cat "$work/pull.txt"; exit 1; }
 
 # Push: the image as docker load has it (plain tar layers).
 rmpush='for m in $(grep -o " '"$work"'/push[^ ]*" /proc/self/mountinfo | sort -r); do umount -l $m; done; rm -rf '"$work"'/push-root'
 loadpush="$rmpush; $regctl --root $work/push-root load $CACHE/large.docker.tar $REG/bench/pushed:1 >/dev/null"
-cmds=(-n "berth push" --prepare "$work/registry.sh reset && $loadpush" "$regctl --root $work/push-root --quiet push $REG/bench/pushed:1")
+cmds=(-n "berth push" --prepare "$work/registry.sh reset && $loadpush && sync" "$regctl --root $work/push-root --quiet push $REG/bench/pushed:1")
 # The same store again: its compressed blobs are cached from the previous push.
-cmds+=(-n "berth push (compressed cached)" --prepare "$work/registry.sh reset" "$regctl --root $work/push-root --quiet push $REG/bench/pushed:1")
+cmds+=(-n "berth push (compressed cached)" --prepare "$work/registry.sh reset && sync" "$regctl --root $work/push-root --quiet push $REG/bench/pushed:1")
 skopeo --insecure-policy copy -q --src-tls-verify=false "docker://$REG/bench/large:1" "dir:$work/push-dir"
-cmds+=(-n "skopeo copy from dir (floor)" --prepare "$work/registry.sh reset" "skopeo --insecure-policy copy -q --dest-tls-verify=false dir:$work/push-dir docker://$REG/bench/floor:1")
+cmds+=(-n "skopeo copy from dir (floor)" --prepare "$work/registry.sh reset && sync" "skopeo --insecure-policy copy -q --dest-tls-verify=false dir:$work/push-dir docker://$REG/bench/floor:1")
 if [ "$have_docker" = 1 ]; then
   docker load -q -i "$CACHE/large.docker.tar" >/dev/null
   docker tag bench/large:1 "$REG/bench/pushed:1"
-  cmds+=(-n "docker push" --prepare "$work/registry.sh reset" "docker push -q $REG/bench/pushed:1")
+  cmds+=(-n "docker push" --prepare "$work/registry.sh reset && sync" "docker push -q $REG/bench/pushed:1")
 fi
 hyperfine --runs "$runs" --export-json "$work/push.json" "${cmds[@]}" >"$work/push.txt" 2>&1 || { cat "$work/push.txt"; exit 1; }
 
