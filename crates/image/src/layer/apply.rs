@@ -127,6 +127,17 @@ pub fn apply_layer(
         path: dest.to_path_buf(),
         source,
     })?;
+    apply_layer_at(input, root, dest, opts)
+}
+
+/// [`apply_layer`] into a directory the caller already opened (`dest` names it in errors):
+/// for callers that resolved the directory themselves, e.g. inside a container's root.
+pub fn apply_layer_at(
+    input: &mut dyn Read,
+    root: std::os::fd::OwnedFd,
+    dest: &Path,
+    opts: &ApplyOptions,
+) -> Result<Applied, LayerError> {
     let trusted = opts.trusted_digest && opts.expected_digest.is_some();
     let mut raw = BufReader::with_capacity(BUF, HashReader::with_hashing(input, !trusted));
     let head = raw.fill_buf().map_err(LayerError::Read)?;

@@ -13,7 +13,7 @@ mod apply;
 mod changes;
 mod write;
 
-pub use apply::{Applied, ApplyOptions, apply_layer};
+pub use apply::{Applied, ApplyOptions, apply_layer, apply_layer_at};
 pub use changes::{Change, ChangeKind, as_pairs, changes_overlay, compare_trees, format_changes};
 pub use write::{DiffSource, TarWriter, write_changes, write_tree};
 
