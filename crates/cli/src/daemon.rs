@@ -44,11 +44,56 @@ pub struct DaemonArgs {
 }
 
 /// Runs the daemon in the foreground until it is told to stop; returns the exit status.
-///
-/// The lead wires this to the daemon crate, e.g.
-/// `berth_api::daemon::run(args)` (mapping these fields to its own config type).
-pub fn run(_args: DaemonArgs) -> anyhow::Result<i32> {
-    anyhow::bail!(
-        "the daemon is not built into this binary yet: run a Docker-compatible daemon and point berth at it with -H unix://PATH or BERTH_HOST"
-    )
+pub fn run(args: DaemonArgs) -> anyhow::Result<i32> {
+    let mut cfg = match &args.config {
+        Some(path) => berth_api::daemon::DaemonConfig::from_file(path)?,
+        None => berth_api::daemon::DaemonConfig::default(),
+    };
+    // Flags win over the file; the file wins over the defaults.
+    if args.root != std::path::Path::new("/var/lib/berth") || args.config.is_none() {
+        cfg.root = args.root.clone();
+    }
+    if args.state != std::path::Path::new("/run/berth") || args.config.is_none() {
+        cfg.state = args.state.clone();
+    }
+    if let Some(h) = args.host.last() {
+        cfg.host = h.clone();
+    } else if args.config.is_none() {
+        cfg.host = format!("unix://{}", cfg.state.join("berth.sock").display());
+    }
+    if let Some(d) = &args.storage_driver {
+        cfg.storage_driver = d.clone();
+    }
+    if let Some(p) = &args.cgroup_parent {
+        cfg.cgroup_parent = p.clone();
+    }
+    for o in &args.log_opt {
+        match o.split_once('=') {
+            Some(("max-size", v)) => cfg.log_max_size = v.to_string(),
+            Some(("max-file", v)) => {
+                cfg.log_max_file = v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--log-opt max-file={v}: a number"))?
+            }
+            _ => anyhow::bail!("--log-opt {o}: use max-size=SIZE or max-file=N"),
+        }
+    }
+    cfg.insecure_registries
+        .extend(args.insecure_registry.iter().cloned());
+    cfg.registry_mirrors
+        .extend(args.registry_mirror.iter().cloned());
+    cfg.debug |= args.debug;
+    let level = if cfg.debug {
+        "debug".to_string()
+    } else {
+        args.log_level.clone().unwrap_or_else(|| "info".into())
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    berth_api::daemon::run(cfg)?;
+    Ok(0)
 }

@@ -21,6 +21,7 @@ mod hooks;
 mod lsm;
 pub mod namespaces;
 mod process;
+mod reaper;
 mod resources;
 pub mod rlimits;
 pub mod rootfs;

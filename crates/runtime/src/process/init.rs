@@ -396,9 +396,12 @@ fn exec_prepared(s: &Setup<'_>, _ch: &Channel, p: Prepared) -> Result<Infallible
     {
         load_seccomp(s, prog)?;
     }
-    sys::reset_signals();
     let keep = 3 + s.opts.preserve_fds as i32;
     sys::cloexec_from(keep).ctx(|| "mark descriptors close-on-exec".into())?;
+    if s.opts.init && matches!(s.mode, SetupMode::Create { .. }) {
+        crate::reaper::run(&p.exe, &p.argv, &p.envp)
+    }
+    sys::reset_signals();
     let err = sys::execve(&p.exe, &p.argv, &p.envp);
     Err(Error::Sys {
         context: format!("exec {}", p.exe.to_string_lossy()),

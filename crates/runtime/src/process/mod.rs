@@ -37,6 +37,9 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// Use these fds as the process's stdin, stdout and stderr instead of ours.
     pub stdio: Option<[RawFd; 3]>,
+    /// Keep a small init as pid 1 that forwards signals to the program and reaps zombies
+    /// (Docker's `--init`): the container's first process forks the program and stays.
+    pub init: bool,
 }
 
 pub(crate) enum SetupMode {

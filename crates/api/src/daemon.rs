@@ -1,0 +1,146 @@
+//! `berth daemon`: settings from flags and a TOML file, the engine, the socket, signals.
+//! Stopping the daemon leaves containers running (their monitors carry on); the next daemon
+//! finds them again.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use berth_engine::{Config, Engine};
+use serde::Deserialize;
+
+/// The daemon's settings; every key can come from the TOML file given with `--config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DaemonConfig {
+    pub root: PathBuf,
+    pub state: PathBuf,
+    /// `unix:///run/berth/berth.sock`.
+    pub host: String,
+    pub storage_driver: String,
+    pub cgroup_parent: String,
+    pub log_max_size: String,
+    pub log_max_file: u32,
+    pub insecure_registries: Vec<String>,
+    pub registry_mirrors: Vec<String>,
+    pub debug: bool,
+    /// The monitor binary (found beside the daemon's binary by default).
+    pub monitor: Option<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            root: "/var/lib/berth".into(),
+            state: "/run/berth".into(),
+            host: "unix:///run/berth/berth.sock".into(),
+            storage_driver: "overlay".into(),
+            cgroup_parent: "/berth".into(),
+            log_max_size: "10m".into(),
+            log_max_file: 3,
+            insecure_registries: Vec::new(),
+            registry_mirrors: Vec::new(),
+            debug: false,
+            monitor: None,
+        }
+    }
+}
+
+impl DaemonConfig {
+    /// Reads a TOML config file (keys as the long flags: `root`, `storage-driver`…).
+    pub fn from_file(path: &Path) -> Result<DaemonConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+
+    pub fn socket_path(&self) -> Result<PathBuf> {
+        match self.host.strip_prefix("unix://") {
+            Some(p) => Ok(PathBuf::from(p)),
+            None if self.host.starts_with('/') => Ok(PathBuf::from(&self.host)),
+            None => bail!("-H {}: only unix:// sockets are supported", self.host),
+        }
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches('b');
+    let (n, m) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    Ok((n
+        .parse::<f64>()
+        .with_context(|| format!("log max-size {s:?}: say 10m or 1g"))?
+        * m as f64) as u64)
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(cfg: DaemonConfig) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .min(4),
+        )
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(run_async(cfg))
+}
+
+async fn run_async(cfg: DaemonConfig) -> Result<()> {
+    let socket = cfg.socket_path()?;
+    let driver = berth_image::Driver::parse(&cfg.storage_driver).with_context(|| {
+        format!(
+            "--storage-driver {:?}: use overlay or vfs",
+            cfg.storage_driver
+        )
+    })?;
+    let mut ecfg = Config::new(&cfg.root, &cfg.state);
+    ecfg.driver = driver;
+    ecfg.cgroup_parent = if cfg.cgroup_parent.starts_with('/') {
+        cfg.cgroup_parent.clone()
+    } else {
+        format!("/{}", cfg.cgroup_parent)
+    };
+    ecfg.log_max_size = parse_size(&cfg.log_max_size)?;
+    ecfg.log_max_files = cfg.log_max_file.max(1);
+    ecfg.monitor = cfg.monitor.clone();
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    // Another daemon on this socket? Then we are not needed.
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        bail!(
+            "another daemon is listening on {}: stop it first",
+            socket.display()
+        );
+    }
+    let _ = std::fs::remove_file(&socket);
+    let engine = Engine::open(ecfg)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
+    let listener = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("listen on {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("chmod {}", socket.display()))?;
+    tracing::info!(socket = %socket.display(), root = %cfg.root.display(), "berth daemon ready");
+    let server = tokio::spawn(crate::serve(engine, listener));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("signals")?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("signals")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("stopping; containers keep running");
+    server.abort();
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}

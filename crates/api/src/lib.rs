@@ -1,0 +1,54 @@
+//! berth's daemon front: Docker's Engine API (advertised 1.45, accepted from 1.24) over HTTP
+//! on a unix socket, each route a thin mapping onto `berth-engine`; and [`daemon::run`],
+//! the `berth daemon` main.
+
+pub mod daemon;
+mod hijack;
+mod http;
+mod pull;
+mod routes;
+
+use std::sync::Arc;
+
+use berth_engine::Engine;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+
+pub use http::{API_VERSION, MIN_API_VERSION};
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let engine = engine.clone();
+                async move {
+                    let method = req.method().clone();
+                    let path = req.uri().path().to_string();
+                    let r = routes::route(engine, req).await;
+                    tracing::debug!(%method, %path, status = r.status().as_u16(), "request");
+                    Ok::<_, std::convert::Infallible>(r)
+                }
+            });
+            if let Err(e) = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await
+            {
+                tracing::debug!(error = %e, "connection");
+            }
+        });
+    }
+}

@@ -1,0 +1,637 @@
+//! Docker's Engine API routes, each a thin mapping onto the engine. Every `/v1.NN/` prefix
+//! (and none) is accepted.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use berth_engine::models::{
+    ContainerCreateBody, ContainerUpdateBody, ExecConfig, VolumeCreateRequest,
+};
+use berth_engine::{
+    AttachOptions, Engine, ExecStartOptions, ListOptions, LogsOptions, WaitCondition,
+};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use tokio::sync::mpsc;
+
+use crate::hijack;
+use crate::http::{self, Query, Resp};
+
+/// Splits `/v1.45/containers/x/json` into the path segments after the version.
+fn segments(path: &str) -> Result<Vec<String>, Resp> {
+    let mut segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s))
+        .collect();
+    if let Some(first) = segs.first() {
+        if let Some(v) = first.strip_prefix('v') {
+            if v.split('.').all(|p| p.chars().all(|c| c.is_ascii_digit())) && v.contains('.') {
+                let minor: u32 = v
+                    .split('.')
+                    .nth(1)
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(0);
+                let max_minor: u32 = http::API_VERSION
+                    .split('.')
+                    .nth(1)
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(0);
+                if minor < 24 {
+                    return Err(http::bad_request(format!(
+                        "client version {v} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+                        http::MIN_API_VERSION
+                    )));
+                }
+                let _ = max_minor;
+                segs.remove(0);
+            }
+        }
+    }
+    Ok(segs)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
+macro_rules! eng {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return http::error(&e),
+        }
+    };
+}
+
+pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
+    let segs = tri!(segments(req.uri().path()));
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let q = Query::of(&req);
+    let m = req.method().clone();
+    if m == Method::POST && s.len() == 3 && s[0] == "exec" && s[2] == "start" {
+        let id = s[1].to_string();
+        return exec_start(engine, req, id).await;
+    }
+    match (&m, s.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => {
+            let r = http::builder(StatusCode::OK)
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .header("Cache-Control", "no-cache, no-store, must-revalidate")
+                .header("Pragma", "no-cache")
+                .header("Builder-Version", "1");
+            r.body(if m == Method::HEAD {
+                http::empty()
+            } else {
+                http::full("OK")
+            })
+            .unwrap_or_else(|_| http::status(StatusCode::OK))
+        }
+        (&Method::GET, ["version"]) => http::json(StatusCode::OK, &engine.version()),
+        (&Method::GET, ["info"]) => http::json(StatusCode::OK, &eng!(engine.info().await)),
+        (&Method::GET, ["system", "df"]) => http::json(StatusCode::OK, &eng!(engine.df().await)),
+        (&Method::GET, ["events"]) => events(&engine, &q).await,
+
+        // ----- containers -----
+        (&Method::POST, ["containers", "create"]) => {
+            let body: ContainerCreateBody = tri!(http::body_json(req).await);
+            let name = q.get("name").map(str::to_string);
+            http::json(
+                StatusCode::CREATED,
+                &eng!(engine.container_create(name, body).await),
+            )
+        }
+        (&Method::GET, ["containers", "json"]) => {
+            let filters = tri!(q.filters());
+            let opts = ListOptions {
+                all: q.bool("all"),
+                limit: tri!(q.int("limit")).filter(|l| *l > 0).map(|l| l as usize),
+                size: q.bool("size"),
+                filters,
+            };
+            http::json(StatusCode::OK, &eng!(engine.container_list(opts).await))
+        }
+        (&Method::POST, ["containers", "prune"]) => {
+            let f = tri!(q.filters());
+            http::json(StatusCode::OK, &eng!(engine.container_prune(f).await))
+        }
+        (&Method::GET, ["containers", id, "json"]) => http::json(
+            StatusCode::OK,
+            &eng!(engine.container_inspect(id, q.bool("size")).await),
+        ),
+        (&Method::POST, ["containers", id, "start"]) => {
+            eng!(engine.container_start(id).await);
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["containers", id, "stop"]) => {
+            let t = tri!(q.int("t")).or(tri!(q.int("timeout")));
+            eng!(
+                engine
+                    .container_stop(
+                        id,
+                        q.get("signal")
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string),
+                        t
+                    )
+                    .await
+            );
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["containers", id, "restart"]) => {
+            let t = tri!(q.int("t")).or(tri!(q.int("timeout")));
+            eng!(
+                engine
+                    .container_restart(
+                        id,
+                        q.get("signal")
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string),
+                        t
+                    )
+                    .await
+            );
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["containers", id, "kill"]) => {
+            eng!(
+                engine
+                    .container_kill(
+                        id,
+                        q.get("signal")
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                    )
+                    .await
+            );
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["containers", id, "wait"]) => {
+            let cond = eng!(WaitCondition::parse(q.get("condition").unwrap_or("")));
+            // Docker sends the headers at once, the body when the container stops.
+            let (tx, rx) = mpsc::channel(1);
+            let engine = engine.clone();
+            let id = id.to_string();
+            // Check now that it exists, so a missing one is a 404 rather than a body error.
+            if let Err(e) = engine.container_inspect(&id, false).await {
+                return http::error(&e);
+            }
+            tokio::spawn(async move {
+                let r = match engine.container_wait(&id, cond).await {
+                    Ok(r) => serde_json::to_vec(&r).unwrap_or_default(),
+                    Err(e) => serde_json::to_vec(
+                        &serde_json::json!({"StatusCode": -1, "Error": {"Message": e.message()}}),
+                    )
+                    .unwrap_or_default(),
+                };
+                let mut r = r;
+                r.push(b'\n');
+                let _ = tx.send(Bytes::from(r)).await;
+            });
+            http::stream(StatusCode::OK, "application/json", rx)
+        }
+        (&Method::POST, ["containers", id, "pause"]) => {
+            eng!(engine.container_pause(id).await);
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["containers", id, "unpause"]) => {
+            eng!(engine.container_unpause(id).await);
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["containers", id, "rename"]) => {
+            let Some(name) = q.get("name").filter(|n| !n.is_empty()) else {
+                return http::bad_request("name is required");
+            };
+            eng!(engine.container_rename(id, name).await);
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["containers", id, "update"]) => {
+            let id = id.to_string();
+            let body: ContainerUpdateBody = tri!(http::body_json(req).await);
+            http::json(
+                StatusCode::OK,
+                &eng!(engine.container_update(&id, body).await),
+            )
+        }
+        (&Method::GET, ["containers", id, "top"]) => http::json(
+            StatusCode::OK,
+            &eng!(
+                engine
+                    .container_top(id, q.get("ps_args").map(str::to_string))
+                    .await
+            ),
+        ),
+        (&Method::GET, ["containers", id, "changes"]) => {
+            http::json(StatusCode::OK, &eng!(engine.container_changes(id).await))
+        }
+        (&Method::GET, ["containers", id, "export"]) => {
+            let rx = eng!(engine.container_export(id).await);
+            http::stream(StatusCode::OK, "application/x-tar", rx)
+        }
+        (&Method::GET, ["containers", id, "logs"]) => logs(&engine, id, &q).await,
+        (&Method::GET, ["containers", id, "stats"]) => {
+            let stream = q.bool_or("stream", true);
+            let mut rx = eng!(engine.container_stats(id, stream, q.bool("one-shot")).await);
+            let (tx, out) = mpsc::channel(4);
+            tokio::spawn(async move {
+                while let Some(s) = rx.recv().await {
+                    let mut line = serde_json::to_vec(&s).unwrap_or_default();
+                    line.push(b'\n');
+                    if tx.send(Bytes::from(line)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            http::stream(StatusCode::OK, "application/json", out)
+        }
+        (&Method::POST, ["containers", id, "resize"]) => {
+            let (h, w) = (tri!(q.int("h")).unwrap_or(0), tri!(q.int("w")).unwrap_or(0));
+            eng!(engine.container_resize(id, h as u16, w as u16).await);
+            http::status(StatusCode::OK)
+        }
+        (&Method::POST, ["containers", id, "attach"]) => {
+            let opts = AttachOptions {
+                stdin: q.bool("stdin"),
+                stdout: q.bool("stdout"),
+                stderr: q.bool("stderr"),
+                stream: q.bool("stream"),
+                logs: q.bool("logs"),
+                detach_keys: q.get("detachKeys").map(str::to_string),
+            };
+            let id = id.to_string();
+            let attached = eng!(engine.container_attach(&id, opts).await);
+            hijack::respond(req, attached)
+        }
+        (&Method::HEAD, ["containers", id, "archive"]) => {
+            let Some(path) = q.get("path") else {
+                return http::bad_request("path is required");
+            };
+            let st = eng!(engine.archive_head(id, path).await);
+            http::builder(StatusCode::OK)
+                .header("X-Docker-Container-Path-Stat", stat_header(&st))
+                .body(http::empty())
+                .unwrap_or_else(|_| http::status(StatusCode::OK))
+        }
+        (&Method::GET, ["containers", id, "archive"]) => {
+            let Some(path) = q.get("path") else {
+                return http::bad_request("path is required");
+            };
+            let (st, rx) = eng!(engine.archive_get(id, path).await);
+            let mut r = http::stream(StatusCode::OK, "application/x-tar", rx);
+            if let Ok(v) = stat_header(&st).parse() {
+                r.headers_mut().insert("X-Docker-Container-Path-Stat", v);
+            }
+            r
+        }
+        (&Method::PUT, ["containers", id, "archive"]) => {
+            let Some(path) = q.get("path").map(str::to_string) else {
+                return http::bad_request("path is required");
+            };
+            let id = id.to_string();
+            let no_overwrite = q.bool("noOverwriteDirNonDir");
+            let body = http::body_stream(req);
+            eng!(engine.archive_put(&id, &path, body, no_overwrite).await);
+            http::status(StatusCode::OK)
+        }
+        (&Method::DELETE, ["containers", id]) => {
+            eng!(
+                engine
+                    .container_remove(id, q.bool("force"), q.bool("v"))
+                    .await
+            );
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["containers", id, "exec"]) => {
+            let id = id.to_string();
+            let body: ExecConfig = tri!(http::body_json(req).await);
+            http::json(
+                StatusCode::CREATED,
+                &eng!(engine.exec_create(&id, body).await),
+            )
+        }
+        (&Method::POST, ["commit"]) => {
+            let container = q.get("container").unwrap_or("").to_string();
+            let repo = q.get("repo").unwrap_or("").to_string();
+            let tag = q.get("tag").map(str::to_string);
+            let changes = q.all("changes");
+            let config: Option<berth_engine::models::ContainerConfig> = {
+                let b = tri!(http::body_bytes(req, 16 << 20).await);
+                if b.iter().all(u8::is_ascii_whitespace) {
+                    None
+                } else {
+                    serde_json::from_slice(&b).ok()
+                }
+            };
+            let r = eng!(
+                engine
+                    .container_commit(
+                        &container,
+                        &repo,
+                        tag.as_deref(),
+                        q.get("comment").map(str::to_string),
+                        q.get("author").map(str::to_string),
+                        changes,
+                        q.bool_or("pause", true),
+                        config
+                    )
+                    .await
+            );
+            http::json(StatusCode::CREATED, &r)
+        }
+
+        // ----- exec -----
+        (&Method::POST, ["exec", id, "resize"]) => {
+            let (h, w) = (tri!(q.int("h")).unwrap_or(0), tri!(q.int("w")).unwrap_or(0));
+            eng!(engine.exec_resize(id, h as u16, w as u16).await);
+            http::status(StatusCode::OK)
+        }
+        (&Method::GET, ["exec", id, "json"]) => {
+            http::json(StatusCode::OK, &eng!(engine.exec_inspect(id).await))
+        }
+
+        // ----- images -----
+        (&Method::GET, ["images", "json"]) => {
+            let f = tri!(q.filters());
+            http::json(
+                StatusCode::OK,
+                &eng!(engine.image_list(q.bool("all"), f).await),
+            )
+        }
+        (&Method::POST, ["images", "load"]) => {
+            let quiet = q.bool("quiet");
+            let body = http::body_stream(req);
+            match engine.image_load(body).await {
+                Ok(lines) => {
+                    let mut out = Vec::new();
+                    for l in lines {
+                        let _ = quiet;
+                        out.extend(
+                            serde_json::to_vec(&serde_json::json!({ "stream": format!("{l}\n") }))
+                                .unwrap_or_default(),
+                        );
+                        out.push(b'\n');
+                    }
+                    http::builder(StatusCode::OK)
+                        .header("Content-Type", "application/json")
+                        .body(http::full(out))
+                        .unwrap_or_else(|_| http::status(StatusCode::OK))
+                }
+                Err(e) => http::error(&e),
+            }
+        }
+        (&Method::GET, ["images", "get"]) => {
+            let names = q.all("names");
+            let rx = eng!(engine.image_save(names).await);
+            http::stream(StatusCode::OK, "application/x-tar", rx)
+        }
+        (&Method::POST, ["images", "prune"]) => {
+            let f = tri!(q.filters());
+            http::json(StatusCode::OK, &eng!(engine.image_prune(f).await))
+        }
+        (&Method::POST, ["images", "create"]) => images_create(&engine, req, &q).await,
+        (&Method::GET, [rest @ .., "json"])
+            if rest.first() == Some(&"images") && rest.len() >= 2 =>
+        {
+            let name = rest[1..].join("/");
+            http::json(StatusCode::OK, &eng!(engine.image_inspect(&name).await))
+        }
+        (&Method::GET, [rest @ .., "history"])
+            if rest.first() == Some(&"images") && rest.len() >= 2 =>
+        {
+            let name = rest[1..].join("/");
+            http::json(StatusCode::OK, &eng!(engine.image_history(&name).await))
+        }
+        (&Method::GET, [rest @ .., "get"])
+            if rest.first() == Some(&"images") && rest.len() >= 2 =>
+        {
+            let name = rest[1..].join("/");
+            let rx = eng!(engine.image_save(vec![name]).await);
+            http::stream(StatusCode::OK, "application/x-tar", rx)
+        }
+        (&Method::POST, [rest @ .., "tag"])
+            if rest.first() == Some(&"images") && rest.len() >= 2 =>
+        {
+            let name = rest[1..].join("/");
+            eng!(
+                engine
+                    .image_tag(&name, q.get("repo").unwrap_or(""), q.get("tag"))
+                    .await
+            );
+            http::status(StatusCode::CREATED)
+        }
+        (&Method::DELETE, rest) if rest.first() == Some(&"images") && rest.len() >= 2 => {
+            let name = rest[1..].join("/");
+            http::json(
+                StatusCode::OK,
+                &eng!(
+                    engine
+                        .image_remove(&name, q.bool("force"), q.bool("noprune"))
+                        .await
+                ),
+            )
+        }
+
+        // ----- volumes -----
+        (&Method::GET, ["volumes"]) => {
+            let f = tri!(q.filters());
+            http::json(StatusCode::OK, &eng!(engine.volume_list(f).await))
+        }
+        (&Method::POST, ["volumes", "create"]) => {
+            let body: VolumeCreateRequest = tri!(http::body_json(req).await);
+            http::json(StatusCode::CREATED, &eng!(engine.volume_create(body).await))
+        }
+        (&Method::POST, ["volumes", "prune"]) => {
+            let f = tri!(q.filters());
+            http::json(StatusCode::OK, &eng!(engine.volume_prune(f).await))
+        }
+        (&Method::GET, ["volumes", name]) => {
+            http::json(StatusCode::OK, &eng!(engine.volume_inspect(name).await))
+        }
+        (&Method::DELETE, ["volumes", name]) => {
+            eng!(engine.volume_remove(name, q.bool("force")).await);
+            http::status(StatusCode::NO_CONTENT)
+        }
+
+        _ => {
+            let path = req.uri().path().to_string();
+            http::error(&berth_engine::Error::NotFound(format!(
+                "page not found: {m} {path}"
+            )))
+        }
+    }
+}
+
+/// `POST /exec/{id}/start` (separate: it reads its body before answering).
+pub async fn exec_start(engine: Arc<Engine>, req: Request<Incoming>, id: String) -> Resp {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "PascalCase")]
+    struct Body {
+        #[serde(default)]
+        detach: bool,
+        #[serde(default)]
+        tty: Option<bool>,
+        #[serde(default)]
+        console_size: Option<Vec<u16>>,
+    }
+    let (parts, body) = req.into_parts();
+    let bytes =
+        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, 1 << 20)).await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => return http::bad_request(format!("request body: {e}")),
+        };
+    let b: Body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Body::default()
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(b) => b,
+            Err(e) => return http::bad_request(format!("invalid JSON: {e}")),
+        }
+    };
+    let opts = ExecStartOptions {
+        detach: b.detach,
+        tty: b.tty,
+        console_size: b
+            .console_size
+            .filter(|v| v.len() == 2)
+            .map(|v| (v[0], v[1])),
+    };
+    match engine.exec_start(&id, opts).await {
+        Ok(None) => http::status(StatusCode::OK),
+        Ok(Some(attached)) => hijack::respond(
+            Request::from_parts(parts, http_body_util::Empty::<Bytes>::new()),
+            attached,
+        ),
+        Err(e) => http::error(&e),
+    }
+}
+
+fn stat_header(st: &berth_engine::PathStat) -> String {
+    base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(st).unwrap_or_default())
+}
+
+async fn logs(engine: &Arc<Engine>, id: &str, q: &Query) -> Resp {
+    let mut stdout = q.bool("stdout");
+    let mut stderr = q.bool("stderr");
+    if !stdout && !stderr {
+        return http::bad_request("Bad parameters: you must choose at least one stream");
+    }
+    if q.get("stdout").is_none() && q.get("stderr").is_none() {
+        stdout = true;
+        stderr = true;
+    }
+    let time = |k: &str| -> Result<Option<f64>, Resp> {
+        match q.get(k).filter(|v| !v.is_empty() && *v != "0") {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| http::bad_request(format!("invalid {k}: {v}"))),
+        }
+    };
+    let tail = match q.get("tail") {
+        None | Some("all") | Some("") => None,
+        Some(n) => match n.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n as usize),
+            _ => None,
+        },
+    };
+    let opts = LogsOptions {
+        follow: q.bool("follow"),
+        stdout,
+        stderr,
+        since: tri!(time("since")),
+        until: tri!(time("until")),
+        timestamps: q.bool("timestamps"),
+        tail,
+    };
+    let (tty, mut rx) = eng!(engine.container_logs(id, opts).await);
+    let (tx, out) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(l) = rx.recv().await {
+            let b = if tty {
+                l.data
+            } else {
+                http::frame(l.stream, &l.data)
+            };
+            if tx.send(b).await.is_err() {
+                return;
+            }
+        }
+    });
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    http::stream(StatusCode::OK, ct, out)
+}
+
+async fn events(engine: &Arc<Engine>, q: &Query) -> Resp {
+    let filters = tri!(q.filters());
+    let parse = |k: &str| -> Option<f64> {
+        q.get(k)
+            .filter(|v| !v.is_empty())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let (since, until) = (parse("since"), parse("until"));
+    let mut rx = engine.events(berth_engine::EventFilter { filters }, since, until);
+    let (tx, out) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let mut line = serde_json::to_vec(&ev).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+    });
+    http::stream(StatusCode::OK, "application/json", out)
+}
+
+/// `POST /images/create`: import from a tar (`fromSrc=-`); pulls come with the registry.
+async fn images_create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> Resp {
+    if q.get("fromSrc") == Some("-") {
+        let repo = q.get("repo").unwrap_or("").to_string();
+        let tag = q.get("tag").map(str::to_string);
+        let message = q.get("message").map(str::to_string);
+        let changes = q.all("changes");
+        let body = http::body_stream(req);
+        let id = eng!(
+            engine
+                .image_import(body, &repo, tag.as_deref(), changes, message)
+                .await
+        );
+        let mut out = serde_json::to_vec(&serde_json::json!({ "status": id })).unwrap_or_default();
+        out.push(b'\n');
+        return http::builder(StatusCode::OK)
+            .header("Content-Type", "application/json")
+            .body(http::full(out))
+            .unwrap_or_else(|_| http::status(StatusCode::OK));
+    }
+    let image = q.get("fromImage").unwrap_or("");
+    crate::pull::pull(engine, image, q.get("tag"), q.get("platform"), req).await
+}

@@ -1,0 +1,173 @@
+//! berth's daemon core: containers, images, volumes, events, logs and stats behind a typed
+//! async API that knows nothing of HTTP (`berth-api` maps Docker's Engine API onto it).
+//!
+//! The engine never forks a container: each container has a monitor process (`berth-monitor`,
+//! single-threaded) that creates it with the runtime library, holds its stdio and log, and
+//! outlives the daemon. The engine keeps its records in SQLite (one transaction per change)
+//! and, when it starts again, finds its monitors (live restore).
+//!
+//! Request and response bodies are Docker's API model types (`bollard-stubs`), so the API
+//! layer is a thin mapping.
+
+mod archive;
+mod attach;
+mod containers;
+mod db;
+pub mod error;
+mod events;
+mod exec;
+mod images;
+mod logs;
+mod model;
+mod monitor;
+mod netfiles;
+mod spec;
+mod stats;
+mod system;
+mod users;
+mod volumes;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_image::{Driver, ImageStore};
+use berth_runtime::Runtime;
+
+pub use archive::PathStat;
+pub use attach::{AttachOptions, Attached, Chunk};
+pub use bollard_stubs::models;
+pub use containers::{ListOptions, WaitCondition};
+pub use error::{Error, Result};
+pub use events::EventFilter;
+pub use exec::ExecStartOptions;
+pub use logs::{LogLine, LogsOptions};
+
+use crate::db::Db;
+use crate::events::Events;
+use crate::model::{Container, Status};
+use crate::monitor::MonitorExe;
+
+/// `{"Id": …}` (the model crate's own spells it `id`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct IdResponse {
+    #[serde(rename = "Id")]
+    pub id: String,
+}
+
+/// The daemon's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Persistent state (images, containers, volumes): `/var/lib/berth`.
+    pub root: PathBuf,
+    /// Runtime state (sockets, monitors): `/run/berth`.
+    pub state: PathBuf,
+    pub driver: Driver,
+    /// Cgroup parent of containers, absolute from each hierarchy's root (`/berth`).
+    pub cgroup_parent: String,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    /// The monitor binary (found beside the daemon's binary by default).
+    pub monitor: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn new(root: impl Into<PathBuf>, state: impl Into<PathBuf>) -> Config {
+        Config {
+            root: root.into(),
+            state: state.into(),
+            driver: Driver::Overlay,
+            cgroup_parent: "/berth".into(),
+            log_max_size: 10 << 20,
+            log_max_files: 3,
+            monitor: None,
+        }
+    }
+}
+
+/// A container as the engine holds it in memory: its record behind an async lock, and a
+/// watch of its status for waiters.
+pub(crate) struct Entry {
+    pub rec: tokio::sync::Mutex<Container>,
+    pub watch: tokio::sync::watch::Sender<Snapshot>,
+    pub pending: Mutex<Vec<attach::Pending>>,
+}
+
+/// What waiters see of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub status: Status,
+    pub exit_code: i32,
+    /// Counts starts, so `next-exit` waits for the exit of a run not yet ended.
+    pub generation: u64,
+    pub removed: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Index {
+    pub by_id: HashMap<String, Arc<Entry>>,
+    pub by_name: HashMap<String, String>,
+}
+
+pub struct Engine {
+    pub(crate) cfg: Config,
+    pub(crate) db: Db,
+    pub images: Arc<ImageStore>,
+    pub(crate) monitor_exe: MonitorExe,
+    pub(crate) runtime: Runtime,
+    pub(crate) events: Events,
+    pub(crate) index: Mutex<Index>,
+    pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the daemon's state and finds the containers that still run.
+    pub async fn open(cfg: Config) -> Result<Arc<Engine>> {
+        for d in [&cfg.root, &cfg.state] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::internal(format!("create {}", d.display()), e))?;
+        }
+        for d in [
+            cfg.root.join("containers"),
+            cfg.root.join("volumes"),
+            cfg.state.join("containers"),
+        ] {
+            std::fs::create_dir_all(&d)
+                .map_err(|e| Error::internal(format!("create {}", d.display()), e))?;
+        }
+        let root = cfg.root.clone();
+        let driver = cfg.driver;
+        let images = tokio::task::spawn_blocking(move || ImageStore::open(&root, driver)).await??;
+        let db = Db::open(&cfg.root.join("engine.db"))?;
+        let monitor_exe = MonitorExe::load(cfg.monitor.as_deref())?;
+        let runtime = Runtime::new(cfg.state.join("runtime"));
+        let engine = Arc::new(Engine {
+            db,
+            images: Arc::new(images),
+            monitor_exe,
+            runtime,
+            events: Events::default(),
+            index: Mutex::new(Index::default()),
+            execs: Mutex::new(HashMap::new()),
+            cfg,
+        });
+        engine.restore().await?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.cfg.root.join("containers").join(id)
+    }
+
+    pub(crate) fn state_dir(&self, id: &str) -> PathBuf {
+        self.cfg.state.join("containers").join(id)
+    }
+
+    pub(crate) fn rootfs(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("rootfs")
+    }
+}
