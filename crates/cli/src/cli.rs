@@ -21,13 +21,13 @@ use crate::daemon::DaemonArgs;
 )]
 pub struct Cli {
     /// Daemon socket to connect to (unix:///path); default $BERTH_HOST or unix:///run/berth/berth.sock
-    #[arg(short = 'H', long = "host", global = true, value_name = "HOST")]
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub host: Option<String>,
     /// Enable debug mode
-    #[arg(short = 'D', long, global = true)]
+    #[arg(short = 'D', long)]
     pub debug: bool,
     /// Location of client config files
-    #[arg(long, global = true, value_name = "DIR", env = "DOCKER_CONFIG")]
+    #[arg(long, value_name = "DIR", env = "DOCKER_CONFIG")]
     pub config: Option<PathBuf>,
     /// Print version information and quit
     #[arg(short = 'v', long)]
@@ -266,4 +266,66 @@ pub enum SystemCmd {
     Info(s::InfoArgs),
     /// Remove unused data
     Prune(s::SystemPruneArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn docker_shaped_command_lines() {
+        let p = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(
+            p(&[
+                "berth",
+                "-H",
+                "unix:///x",
+                "run",
+                "-it",
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                "x"
+            ])
+            .is_ok()
+        );
+        assert!(p(&["berth", "history", "-H=false", "busybox"]).is_ok());
+        assert!(p(&["berth", "run", "-h", "name", "busybox"]).is_ok());
+        assert!(p(&["berth", "exec", "-it", "c", "ls", "-la"]).is_ok());
+        assert!(
+            p(&[
+                "berth",
+                "ps",
+                "-a",
+                "--filter",
+                "status=exited",
+                "--filter",
+                "name=x"
+            ])
+            .is_ok()
+        );
+        assert!(p(&["berth", "container", "ls", "-aq"]).is_ok());
+        assert!(p(&["berth", "volume", "create", "v"]).is_ok());
+        assert!(p(&["berth", "system", "prune", "-af", "--volumes"]).is_ok());
+        assert!(p(&["berth", "run", "--sig-proxy=false", "busybox"]).is_ok());
+        assert!(p(&["berth", "stop", "-t", "1", "a", "b"]).is_ok());
+        assert!(p(&["berth", "run"]).is_err());
+        assert!(p(&["berth", "nosuch"]).is_err());
+        let c = p(&["berth", "run", "busybox", "ls", "-la", "--rm"]).unwrap();
+        match c.command {
+            Some(Cmd::Run(r)) => {
+                assert_eq!(r.command, ["ls", "-la", "--rm"]);
+                assert!(!r.opts.rm);
+            }
+            _ => panic!("not run"),
+        }
+    }
 }

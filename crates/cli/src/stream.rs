@@ -64,10 +64,10 @@ pub fn start(up: Upgraded, opts: StreamOpts) -> io::Result<Relay> {
 }
 
 fn copy_output(reader: impl Read, tty: bool, want_out: bool, want_err: bool) -> io::Result<()> {
-    let stdout = io::stdout();
-    let stderr = io::stderr();
+    // Unlocked handles: each write takes the lock, so the main thread can still print (and
+    // flush at exit) while this thread waits on the socket.
     let mut out: Box<dyn Write> = if want_out {
-        Box::new(stdout.lock())
+        Box::new(io::stdout())
     } else {
         Box::new(io::sink())
     };
@@ -75,7 +75,7 @@ fn copy_output(reader: impl Read, tty: bool, want_out: bool, want_err: bool) -> 
         return copy_flush(reader, &mut out);
     }
     let mut err: Box<dyn Write> = if want_err {
-        Box::new(stderr.lock())
+        Box::new(io::stderr())
     } else {
         Box::new(io::sink())
     };

@@ -144,10 +144,17 @@ pub fn version(ctx: &Ctx, a: VersionArgs) -> anyhow::Result<i32> {
         return server.map(|_| 0);
     }
     let g = |k: &str| client.get(k).map(|v| v.to_string()).unwrap_or_default();
+    let mut api = g("ApiVersion");
+    if server.is_ok()
+        && let Ok(Some((a, b))) = ctx.client().map(|c| c.version().ok())
+        && (a, b) < crate::client::MAX_API
+    {
+        api = format!("{a}.{b} (downgraded from {api})");
+    }
     let mut out = format!(
         "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           {}/{}\n Context:           default\n",
         g("Version"),
-        g("ApiVersion"),
+        api,
         g("Os"),
         g("Arch")
     );
