@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Image load + unpack benchmark: berth (overlay and vfs) against skopeo copy to a dir, a plain
 # `tar -x` of the archive and its layers (the floor: the same files created, no store), and
-# `docker load` when a Docker daemon answers; then `docker diff`/`docker commit` times of a
+# `docker load` (a private dockerd is started when none answers); then `docker diff`/`docker commit` times of a
 # small change on a small image and on the large one (they should be alike: they cost what
 # the change costs, not what the image holds).
 #
@@ -81,7 +81,7 @@ run_group() { # name archive(docker|oci)
     # syncfs would otherwise flush them).
     # (docker's copy of the image is removed before every run, or it would load nothing)
     local prep="sync"
-    $docker_ok && prep="docker rmi -f bench/large:1 >/dev/null 2>&1; sync"
+    if [ "$kind" = docker ] && $docker_ok; then prep="docker rmi -f bench/large:1 >/dev/null 2>&1; sync"; fi
     hyperfine --style basic --prepare "$prep" --warmup 1 --runs "$RUNS_N" \
         --export-json "$CACHE/$name.json" "${cmds[@]}" >&2
     python3 - "$CACHE/$name.json" "$name" <<'PY'
@@ -98,7 +98,10 @@ PY
 echo "# berth image load benchmark ($(uname -r), $(nproc) cores)"
 echo "large image: $(du -h "$CACHE/large.docker.tar" | cut -f1) docker-archive (plain layers), $(du -h "$CACHE/large.oci.tar" 2>/dev/null | cut -f1) OCI archive (gzip layers)"
 run_group load-docker-archive docker
-[ -e "$CACHE/large.oci.tar" ] && run_group load-oci-gzip oci
+if [ -e "$CACHE/large.oci.tar" ]; then
+    sleep "${SETTLE:-30}" # docker's deletions above slow ext4's inode allocation for a while
+    run_group load-oci-gzip oci
+fi
 
 echo
 echo "## commit and diff of a small change (1 file added, 1 deleted), median of 7"
