@@ -18,5 +18,12 @@ fn main() -> anyhow::Result<()> {
     if let Some(parent) = args.next() {
         cfg.cgroup_parent = parent;
     }
+    if let Ok(b) = std::env::var("BERTH_BRIDGE") {
+        cfg.bridge = b;
+    }
+    if let Ok(t) = std::env::var("BERTH_NFT_TABLE") {
+        cfg.nft_table = t;
+    }
+    cfg.link_prefix = std::env::var("BERTH_LINK_PREFIX").ok();
     berth_api::daemon::run(cfg)
 }

@@ -26,6 +26,13 @@ pub struct DaemonConfig {
     pub debug: bool,
     /// The monitor binary (found beside the daemon's binary by default).
     pub monitor: Option<PathBuf>,
+    /// The default bridge (`none` turns bridge networking off).
+    pub bridge: String,
+    /// berth's nftables table.
+    pub nft_table: String,
+    /// Prefix of every network interface berth makes (bridges, veths, ifbs): for running
+    /// several daemons side by side (tests).
+    pub link_prefix: Option<String>,
 }
 
 impl Default for DaemonConfig {
@@ -42,6 +49,9 @@ impl Default for DaemonConfig {
             registry_mirrors: Vec::new(),
             debug: false,
             monitor: None,
+            bridge: "berth0".into(),
+            nft_table: "berth".into(),
+            link_prefix: None,
         }
     }
 }
@@ -111,6 +121,19 @@ async fn run_async(cfg: DaemonConfig) -> Result<()> {
     ecfg.log_max_size = parse_size(&cfg.log_max_size)?;
     ecfg.log_max_files = cfg.log_max_file.max(1);
     ecfg.monitor = cfg.monitor.clone();
+    ecfg.network = if cfg.bridge == "none" {
+        None
+    } else {
+        let mut n = berth_engine::NetworkConfig::default();
+        n.default_bridge = cfg.bridge.clone();
+        n.table = cfg.nft_table.clone();
+        if let Some(p) = &cfg.link_prefix {
+            n.bridge_prefix = format!("{p}b");
+            n.veth_prefix = format!("{p}v");
+            n.ifb_prefix = format!("{p}i");
+        }
+        Some(n)
+    };
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }

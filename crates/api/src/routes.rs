@@ -455,6 +455,47 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
             )
         }
 
+        // ----- networks -----
+        (&Method::GET, ["networks"]) => {
+            let f = tri!(q.filters());
+            http::json(StatusCode::OK, &eng!(engine.network_list(f).await))
+        }
+        (&Method::POST, ["networks", "create"]) => {
+            let body: berth_engine::models::NetworkCreateRequest = tri!(http::body_json(req).await);
+            if body.name.is_empty() {
+                return http::bad_request("network name is required");
+            }
+            http::json(
+                StatusCode::CREATED,
+                &eng!(engine.network_create(body).await),
+            )
+        }
+        (&Method::POST, ["networks", "prune"]) => {
+            let f = tri!(q.filters());
+            http::json(StatusCode::OK, &eng!(engine.network_prune(f).await))
+        }
+        (&Method::GET, ["networks", id]) => {
+            http::json(StatusCode::OK, &eng!(engine.network_inspect(id).await))
+        }
+        (&Method::DELETE, ["networks", id]) => {
+            eng!(engine.network_remove(id).await);
+            http::status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, ["networks", id, "connect"]) => {
+            let id = id.to_string();
+            let body: berth_engine::models::NetworkConnectRequest =
+                tri!(http::body_json(req).await);
+            eng!(engine.network_connect(&id, body).await);
+            http::status(StatusCode::OK)
+        }
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            let id = id.to_string();
+            let body: berth_engine::models::NetworkDisconnectRequest =
+                tri!(http::body_json(req).await);
+            eng!(engine.network_disconnect(&id, body).await);
+            http::status(StatusCode::OK)
+        }
+
         // ----- volumes -----
         (&Method::GET, ["volumes"]) => {
             let f = tri!(q.filters());

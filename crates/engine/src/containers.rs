@@ -562,7 +562,6 @@ impl Engine {
     ) -> Result<()> {
         let id = c.id.clone();
         let dir = self.container_dir(&id);
-        let state_dir = self.state_dir(&id);
         // A previous run may have left runtime state behind (a crash): clear it.
         let _ = self.runtime.delete(&id, true);
         let images = self.images.clone();
@@ -575,8 +574,30 @@ impl Engine {
             Ok(())
         })
         .await??;
-        let (netns_path, pid_ns_path, ipc_ns_path) = self.shared_namespaces(c).await?;
-        netfiles::write(&dir, c)?;
+        let (_, pid_ns_path, ipc_ns_path) = self.shared_namespaces(c).await?;
+        let netns_path = self.network_up(c, &dir).await?;
+        let res = self
+            .launch_with(e, c, rootfs, netns_path, pid_ns_path, ipc_ns_path)
+            .await;
+        if res.is_err() {
+            self.network_down(&id).await;
+        }
+        res
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn launch_with(
+        self: &Arc<Self>,
+        e: &Arc<Entry>,
+        c: &mut Container,
+        rootfs: &std::path::Path,
+        netns_path: Option<PathBuf>,
+        pid_ns_path: Option<PathBuf>,
+        ipc_ns_path: Option<PathBuf>,
+    ) -> Result<()> {
+        let id = c.id.clone();
+        let dir = self.container_dir(&id);
+        let state_dir = self.state_dir(&id);
         let inputs = spec::Inputs {
             rootfs,
             dir: &dir,
@@ -748,6 +769,8 @@ impl Engine {
         let _ = tokio::task::spawn_blocking(move || berth_image::mount::unmount(&rootfs)).await;
         // The monitor removed the runtime's state; this is for monitors that died.
         let _ = self.runtime.delete(id, true);
+        self.network_down(id).await;
+        self.forget_execs_of(id);
         c.state.status = Status::Exited;
         c.state.exit_code = st.code;
         c.state.oom_killed = st.oom_killed;
@@ -1205,6 +1228,8 @@ impl Engine {
         })
         .await??;
         let _ = self.runtime.delete(&id, true);
+        self.network_down(&id).await;
+        self.forget_execs_of(&id);
         let _ = std::fs::remove_dir_all(self.container_dir(&id));
         let _ = std::fs::remove_dir_all(self.state_dir(&id));
         if volumes {
@@ -1269,14 +1294,13 @@ impl Engine {
 
     // ----- inspect, list ----------------------------------------------------------------
 
-    pub async fn container_inspect(
-        &self,
-        key: &str,
-        size: bool,
-    ) -> Result<ContainerInspectResponse> {
+    pub async fn container_inspect(&self, key: &str, size: bool) -> Result<serde_json::Value> {
         let (_, e) = self.lookup(key)?;
         let c = e.rec.lock().await.clone();
-        Ok(self.inspect_of(&c, size))
+        let mut v = serde_json::to_value(self.inspect_of(&c, size))
+            .map_err(|e| Error::internal("encode inspect", e))?;
+        v["NetworkSettings"] = self.network_settings(&c);
+        Ok(v)
     }
 
     fn inspect_of(&self, c: &Container, size: bool) -> ContainerInspectResponse {
@@ -1367,7 +1391,7 @@ impl Engine {
             size_root_fs: size_root,
             mounts: Some(c.mounts.clone()),
             config: Some(c.config.clone()),
-            network_settings: Some(bollard_stubs::models::NetworkSettings::default()),
+            network_settings: None,
             ..Default::default()
         }
     }
@@ -1520,6 +1544,14 @@ impl Engine {
                 _ => {}
             }
         }
+        let mut live = std::collections::HashSet::new();
+        for e in self.entries() {
+            let c = e.rec.lock().await;
+            if c.state.status.is_live() {
+                live.insert(c.id.clone());
+            }
+        }
+        self.network_restore(live).await;
         // Restart policy "always" brings containers back when the daemon starts.
         for e in self.entries() {
             let mut c = e.rec.lock().await;
@@ -1599,11 +1631,7 @@ fn start_exit_code(msg: &str) -> i32 {
 fn validate_host_config(hc: &mut HostConfig) -> Result<()> {
     if let Some(mode) = hc.network_mode.as_deref() {
         match mode {
-            "" | "default" | "bridge" | "none" | "host" => {}
-            m if m.starts_with("container:") => {}
-            m => {
-                return Err(Error::NotFound(format!("network {m} not found")));
-            }
+            _ => {}
         }
     }
     if let Some(p) = &hc.restart_policy {

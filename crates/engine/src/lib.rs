@@ -21,6 +21,7 @@ mod logs;
 mod model;
 mod monitor;
 mod netfiles;
+mod network;
 mod spec;
 mod stats;
 mod system;
@@ -36,6 +37,7 @@ use berth_runtime::Runtime;
 
 pub use archive::PathStat;
 pub use attach::{AttachOptions, Attached, Chunk};
+pub use berth_network::NetworkConfig;
 pub use bollard_stubs::models;
 pub use containers::{ListOptions, WaitCondition};
 pub use error::{Error, Result};
@@ -69,6 +71,8 @@ pub struct Config {
     pub log_max_files: u32,
     /// The monitor binary (found beside the daemon's binary by default).
     pub monitor: Option<PathBuf>,
+    /// Bridge networking (`None`: only the `none`, `host` and `container:` modes).
+    pub network: Option<berth_network::NetworkConfig>,
 }
 
 impl Config {
@@ -81,6 +85,7 @@ impl Config {
             log_max_size: 10 << 20,
             log_max_files: 3,
             monitor: None,
+            network: Some(berth_network::NetworkConfig::default()),
         }
     }
 }
@@ -115,6 +120,7 @@ pub struct Engine {
     pub images: Arc<ImageStore>,
     pub(crate) monitor_exe: MonitorExe,
     pub(crate) runtime: Runtime,
+    pub(crate) net: Option<Arc<berth_network::NetworkManager>>,
     pub(crate) events: Events,
     pub(crate) index: Mutex<Index>,
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
@@ -141,11 +147,29 @@ impl Engine {
         let db = Db::open(&cfg.root.join("engine.db"))?;
         let monitor_exe = MonitorExe::load(cfg.monitor.as_deref())?;
         let runtime = Runtime::new(cfg.state.join("runtime"));
+        let net = match cfg.network.clone() {
+            None => None,
+            Some(ncfg) => {
+                let dir = cfg.root.join("network");
+                match tokio::task::spawn_blocking(move || {
+                    berth_network::NetworkManager::open(&dir, ncfg)
+                })
+                .await?
+                {
+                    Ok(m) => Some(Arc::new(m)),
+                    Err(e) => {
+                        tracing::warn!(error = %berth_runtime::chain(&e), "bridge networking is off");
+                        None
+                    }
+                }
+            }
+        };
         let engine = Arc::new(Engine {
             db,
             images: Arc::new(images),
             monitor_exe,
             runtime,
+            net,
             events: Events::default(),
             index: Mutex::new(Index::default()),
             execs: Mutex::new(HashMap::new()),
