@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! regctl --root DIR [--driver overlay|vfs] [--quiet] pull [--platform os/arch] REF
-//! regctl --root DIR [--quiet] push [--zstd] REF
+//! regctl --root DIR [--quiet] push [--zstd] [--gzip-level N] REF
 //! regctl --root DIR load FILE [REF]
 //! regctl login SERVER USER PASSWORD
 //! ```
@@ -19,7 +19,7 @@ use berth_registry::{
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: regctl --root DIR [--driver overlay|vfs] [--quiet] pull [--platform P] REF\n       regctl --root DIR [--quiet] push [--zstd] REF\n       regctl --root DIR load FILE [REF]\n       regctl login SERVER USER PASSWORD"
+        "usage: regctl --root DIR [--driver overlay|vfs] [--quiet] pull [--platform P] REF\n       regctl --root DIR [--quiet] push [--zstd] [--gzip-level N] REF\n       regctl --root DIR load FILE [REF]\n       regctl login SERVER USER PASSWORD"
     );
     ExitCode::from(2)
 }
@@ -36,12 +36,19 @@ fn print_chain(e: &dyn std::error::Error) {
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut root = None;
     let mut driver = Driver::Overlay;
     let mut quiet = false;
     let mut platform = None;
     let mut zstd = false;
+    let mut config = ClientConfig::default();
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -72,6 +79,14 @@ fn main() -> ExitCode {
                 quiet = true;
                 args.remove(i);
             }
+            "--gzip-level" if i + 1 < args.len() => {
+                let l = args.remove(i + 1);
+                args.remove(i);
+                match l.parse() {
+                    Ok(l) => config.gzip_level = l,
+                    Err(_) => return usage(),
+                }
+            }
             "--zstd" => {
                 zstd = true;
                 args.remove(i);
@@ -92,7 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = match Client::new(ClientConfig::default()) {
+    let client = match Client::new(config) {
         Ok(c) => c,
         Err(e) => {
             print_chain(&e);

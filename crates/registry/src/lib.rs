@@ -18,6 +18,7 @@
 pub mod auth;
 mod cache;
 pub mod client;
+mod compress;
 pub mod credentials;
 pub mod error;
 mod follow;

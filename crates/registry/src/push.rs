@@ -335,18 +335,30 @@ impl Client {
                     .await
                     .map_err(|e| RegistryError::Task(e.to_string()))?;
                 let id = layer.diff_id.short().to_string();
-                let lb = {
+                let src = {
                     let st = st.clone();
-                    let level = client.inner.config.gzip_level;
                     let lock = client.inner.clone();
+                    let layer = layer.clone();
                     tokio::task::spawn_blocking(move || {
-                        layer_blob(&st, &layer, &opts, level, &lock.cache_lock)
+                        pick_blob(&st, &layer, &opts, &lock.cache_lock)
                     })
                     .await
                     .map_err(task_err)??
                 };
-                let status =
-                    push_blob(&session, &st, &client, &lb.desc, &id, &domain, &report).await?;
+                let (lb, status) = match src {
+                    Source::Ready(lb) => {
+                        let status =
+                            push_blob(&session, &st, &client, &lb.desc, &id, &domain, &report)
+                                .await?;
+                        (lb, status)
+                    }
+                    Source::Compress { blob, have, want } => {
+                        compress_and_push(
+                            &session, &st, &client, layer, blob, have, want, &id, &domain, &report,
+                        )
+                        .await?
+                    }
+                };
                 report.layer(&id, status).await;
                 Ok((i, lb))
             });
@@ -478,13 +490,24 @@ fn build_manifest(
 }
 
 /// Picks (or makes) the compressed blob of `layer`. Blocking.
-fn layer_blob(
+/// Where a layer's push starts: a compressed blob the store has, or a blob to compress.
+#[allow(clippy::large_enum_variant)] // short-lived, one per layer
+enum Source {
+    Ready(LayerBlob),
+    Compress {
+        blob: Descriptor,
+        have: Compression,
+        want: Compression,
+    },
+}
+
+/// Picks the compressed blob of `layer` when the store has one. Blocking.
+fn pick_blob(
     store: &ImageStore,
     layer: &LayerRef,
     opts: &PushOptions,
-    level: u32,
     lock: &std::sync::Mutex<()>,
-) -> Result<LayerBlob> {
+) -> Result<Source> {
     let content = store.content();
     let missing = || RegistryError::LocalBlob {
         repository: String::new(),
@@ -514,10 +537,10 @@ fn layer_blob(
             desc.media_type = have.oci_media_type().to_string();
         }
         desc.size = content.size(&blob.digest)? as i64;
-        return Ok(LayerBlob {
+        return Ok(Source::Ready(LayerBlob {
             layer: layer.clone(),
             desc,
-        });
+        }));
     }
     {
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -527,13 +550,52 @@ fn layer_blob(
             .into_iter()
             .find(|d| content.contains(&d.digest))
         {
-            return Ok(LayerBlob {
+            return Ok(Source::Ready(LayerBlob {
                 layer: layer.clone(),
                 desc: d,
-            });
+            }));
         }
     }
-    // Compress now (once: the result is kept and remembered by diff id).
+    Ok(Source::Compress { blob, have, want })
+}
+
+/// Writes to the content store and, while the upload takes them, to a channel.
+struct Tee<'a> {
+    ingest: &'a mut berth_image::content::Ingest,
+    tx: Option<mpsc::Sender<Bytes>>,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.ingest.write(buf)?;
+        if let Some(tx) = &self.tx
+            && tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err()
+        {
+            // The upload gave up: keep compressing into the store for the retry.
+            self.tx = None;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.ingest.flush()
+    }
+}
+
+/// Compresses `layer`'s blob `blob` (compressed as `have`) as `want` into the content store
+/// (once: the result is remembered by diff id), sending the bytes to `tee` as they come.
+/// Blocking.
+#[allow(clippy::too_many_arguments)]
+fn compress_layer(
+    store: &ImageStore,
+    layer: &LayerRef,
+    blob: &Descriptor,
+    have: Compression,
+    want: Compression,
+    level: u32,
+    lock: &std::sync::Mutex<()>,
+    tee: Option<mpsc::Sender<Bytes>>,
+) -> Result<LayerBlob> {
+    let content = store.content();
     let started = Instant::now();
     let src = content.open_blob(&blob.digest)?;
     let tar: Box<dyn Read> = match have {
@@ -554,22 +616,29 @@ fn layer_blob(
         source: e,
     };
     let mut ingest = content.writer(None, None)?;
+    let mut sink = io::BufWriter::with_capacity(
+        1 << 20,
+        Tee {
+            ingest: &mut ingest,
+            tx: tee,
+        },
+    );
     match want {
         Compression::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(&mut ingest, 3).map_err(comp_err)?;
+            let mut enc = zstd::stream::write::Encoder::new(&mut sink, 3).map_err(comp_err)?;
             io::copy(&mut tar, &mut enc).map_err(comp_err)?;
             enc.finish().map_err(comp_err)?;
         }
         _ => {
-            let mut enc = flate2::write::GzEncoder::new(
-                io::BufWriter::with_capacity(1 << 20, &mut ingest),
-                flate2::Compression::new(level.clamp(1, 9)),
-            );
-            io::copy(&mut tar, &mut enc).map_err(comp_err)?;
-            let mut w = enc.finish().map_err(comp_err)?;
-            w.flush().map_err(comp_err)?;
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            crate::compress::gzip_parallel(&mut tar, &mut sink, level, threads)
+                .map_err(comp_err)?;
         }
     }
+    sink.flush().map_err(comp_err)?;
+    drop(sink);
     let (diff, _) = tar.finish();
     if diff != layer.diff_id {
         return Err(RegistryError::LocalBlob {
@@ -707,6 +776,108 @@ fn file_stream(
             Ok(Some((buf.freeze(), st)))
         },
     )
+}
+
+/// Compresses a layer and uploads it at once (one `PATCH` streaming what the compressor
+/// writes, then `PUT ?digest=`); if that upload fails, the blob, complete in the store by
+/// then, goes the ordinary way (with retries).
+#[allow(clippy::too_many_arguments)]
+async fn compress_and_push(
+    s: &Session,
+    store: &Arc<ImageStore>,
+    client: &Client,
+    layer: LayerRef,
+    blob: Descriptor,
+    have: Compression,
+    want: Compression,
+    id: &str,
+    domain: &str,
+    report: &Reporter,
+) -> Result<(LayerBlob, LayerStatus)> {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let comp = {
+        let st = store.clone();
+        let level = client.config().gzip_level;
+        let lock = client.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            compress_layer(
+                &st,
+                &layer,
+                &blob,
+                have,
+                want,
+                level,
+                &lock.cache_lock,
+                Some(tx),
+            )
+        })
+    };
+    let streamed: Result<String> = async {
+        let loc = start_upload(s, None)
+            .await?
+            .ok_or_else(|| RegistryError::Task("mount answer to a plain upload".into()))?;
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let last = Arc::new(std::sync::Mutex::new(Instant::now()));
+        let (report2, id2) = (report.clone(), id.to_string());
+        let body = futures_util::stream::unfold(rx, move |mut rx| {
+            let (sent, last, report, id) =
+                (sent.clone(), last.clone(), report2.clone(), id2.clone());
+            async move {
+                let b = rx.recv().await?;
+                let cur = sent.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed)
+                    + b.len() as u64;
+                let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
+                if l.elapsed() >= TICK {
+                    *l = Instant::now();
+                    report.tick(
+                        &id,
+                        LayerStatus::Pushing {
+                            current: cur,
+                            total: 0,
+                        },
+                    );
+                }
+                Some((Ok::<Bytes, io::Error>(b), rx))
+            }
+        });
+        let req = s
+            .request(Method::PATCH, &loc)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body));
+        let resp = send_upload(s, req).await?;
+        let resp = s.check(resp, &Target::Upload).await?;
+        Ok(resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| s.absolute(l))
+            .unwrap_or(loc))
+    }
+    .await;
+    let lb = comp.await.map_err(task_err)??;
+    let done = match streamed {
+        Ok(loc) => {
+            let url = with_digest(&loc, &lb.desc.digest)?;
+            let req = s.request(Method::PUT, &url).header(CONTENT_LENGTH, "0");
+            match send_upload(s, req).await {
+                Ok(resp) => s
+                    .check(resp, &Target::Blob(lb.desc.digest.clone()))
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(()) => Ok((lb, LayerStatus::Pushed)),
+        Err(e) if e.is_auth() => Err(e),
+        Err(e) => {
+            tracing::debug!(blob = %lb.desc.digest, error = %e, "streamed upload failed, uploading from the store");
+            let status = push_blob(s, store, client, &lb.desc, id, domain, report).await?;
+            Ok((lb, status))
+        }
+    }
 }
 
 /// Pushes one layer blob unless the registry has it or can mount it; returns its status.
