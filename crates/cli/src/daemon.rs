@@ -41,6 +41,15 @@ pub struct DaemonArgs {
     /// Debug logging
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// The default bridge (`none`: no bridge networking, only none/host/container modes)
+    #[arg(short = 'b', long, value_name = "NAME")]
+    pub bridge: Option<String>,
+    /// berth's nftables table (NAT and published ports)
+    #[arg(long = "nft-table", value_name = "NAME")]
+    pub nft_table: Option<String>,
+    /// Prefix of the network interfaces berth makes, for daemons side by side (tests)
+    #[arg(long = "link-prefix", value_name = "PREFIX", hide = true)]
+    pub link_prefix: Option<String>,
 }
 
 /// Runs the daemon in the foreground until it is told to stop; returns the exit status.
@@ -83,6 +92,15 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     cfg.registry_mirrors
         .extend(args.registry_mirror.iter().cloned());
     cfg.debug |= args.debug;
+    if let Some(b) = &args.bridge {
+        cfg.bridge = b.clone();
+    }
+    if let Some(t) = &args.nft_table {
+        cfg.nft_table = t.clone();
+    }
+    if let Some(p) = &args.link_prefix {
+        cfg.link_prefix = Some(p.clone());
+    }
     let level = if cfg.debug {
         "debug".to_string()
     } else {

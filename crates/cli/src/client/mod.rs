@@ -6,8 +6,8 @@ pub mod http;
 pub mod mux;
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufReader, Read};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
@@ -76,10 +76,6 @@ impl Client {
             pool: http::Pool::new(path),
             prefix,
         }
-    }
-
-    pub fn socket(&self) -> &Path {
-        self.pool.path()
     }
 
     /// `GET /_ping`: true when something answers (used to find out whether to start a daemon).
@@ -322,28 +318,6 @@ pub fn json_stream(
         }
     }
     Ok(())
-}
-
-/// Reads newline-separated JSON (used where the daemon flushes one value per line).
-pub fn json_lines(
-    r: impl Read,
-    mut f: impl FnMut(Value) -> anyhow::Result<bool>,
-) -> anyhow::Result<()> {
-    let mut r = BufReader::new(r);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(&line)?;
-        if !f(v)? {
-            return Ok(());
-        }
-    }
 }
 
 /// Docker's filter encoding: `{"key": {"value": true}}` from `key=value` strings.

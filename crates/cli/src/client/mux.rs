@@ -48,7 +48,8 @@ pub fn demux(mut r: impl Read, out: &mut dyn Write, err: &mut dyn Write) -> io::
     }
 }
 
-/// One frame (for tests and for servers written in Rust).
+/// One frame (for tests).
+#[cfg(test)]
 pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + data.len());
     v.extend_from_slice(&[stream, 0, 0, 0]);

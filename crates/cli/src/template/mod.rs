@@ -365,7 +365,7 @@ struct Parser {
     peeked: Option<Item>,
 }
 
-enum End {
+enum Stop {
     Eof,
     End,
     Else(Vec<Tok>),
@@ -377,7 +377,7 @@ impl Parser {
     }
 
     /// Parses nodes up to `{{end}}`, `{{else …}}` or the end of input.
-    fn list(&mut self, loop_depth: usize) -> Result<(Vec<Node>, End), Error> {
+    fn list(&mut self, loop_depth: usize) -> Result<(Vec<Node>, Stop), Error> {
         let mut nodes = Vec::new();
         while let Some(item) = self.next() {
             match item {
@@ -387,9 +387,9 @@ impl Parser {
                         return err("template: missing value for command");
                     };
                     match first {
-                        Tok::Ident(k) if k == "end" => return Ok((nodes, End::End)),
+                        Tok::Ident(k) if k == "end" => return Ok((nodes, Stop::End)),
                         Tok::Ident(k) if k == "else" => {
-                            return Ok((nodes, End::Else(toks[1..].to_vec())));
+                            return Ok((nodes, Stop::Else(toks[1..].to_vec())));
                         }
                         Tok::Ident(k) if k == "if" || k == "with" || k == "range" => {
                             let pipe = parse_pipe(&toks[1..], true)?;
@@ -424,22 +424,22 @@ impl Parser {
                 }
             }
         }
-        Ok((nodes, End::Eof))
+        Ok((nodes, Stop::Eof))
     }
 
-    fn else_branch(&mut self, end: End, kw: &str, loop_depth: usize) -> Result<Vec<Node>, Error> {
+    fn else_branch(&mut self, end: Stop, kw: &str, loop_depth: usize) -> Result<Vec<Node>, Error> {
         match end {
-            End::Eof => err(format!("template: unexpected EOF in {kw}")),
-            End::End => Ok(Vec::new()),
-            End::Else(rest) if rest.is_empty() => {
+            Stop::Eof => err(format!("template: unexpected EOF in {kw}")),
+            Stop::End => Ok(Vec::new()),
+            Stop::Else(rest) if rest.is_empty() => {
                 let (alt, end) = self.list(loop_depth)?;
                 match end {
-                    End::End => Ok(alt),
-                    End::Else(_) => err("template: expected end; found else"),
-                    End::Eof => err(format!("template: unexpected EOF in {kw}")),
+                    Stop::End => Ok(alt),
+                    Stop::Else(_) => err("template: expected end; found else"),
+                    Stop::Eof => err(format!("template: unexpected EOF in {kw}")),
                 }
             }
-            End::Else(rest) => {
+            Stop::Else(rest) => {
                 // `else if …` / `else with …`: a nested node that shares our `end`.
                 let Some(Tok::Ident(k)) = rest.first() else {
                     return err("template: unexpected token after else");
@@ -616,9 +616,9 @@ impl Template {
         };
         let (nodes, end) = p.list(0)?;
         match end {
-            End::Eof => Ok(Template { nodes }),
-            End::End => err("template: unexpected {{end}}"),
-            End::Else(_) => err("template: unexpected {{else}}"),
+            Stop::Eof => Ok(Template { nodes }),
+            Stop::End => err("template: unexpected {{end}}"),
+            Stop::Else(_) => err("template: unexpected {{else}}"),
         }
     }
 

@@ -68,6 +68,7 @@ impl Value {
         }
     }
 
+    #[cfg(test)]
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),

@@ -47,6 +47,14 @@ pub struct Daemon {
     pub socket: PathBuf,
     cgparent: String,
     pub target: Target,
+    /// berth's network objects of this daemon: (bridge, nft table, link prefix).
+    net: Option<(String, String, String)>,
+}
+
+/// A short tag of our own for interface and table names (interface names stop at 15).
+fn net_tag() -> String {
+    let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
+    format!("t{}", &uuid[..4])
 }
 
 fn wait_for_ping(socket: &Path, child: &mut Child, log: &Path) -> Result<(), String> {
@@ -96,6 +104,7 @@ pub fn start_daemon() -> Option<Daemon> {
     let log = dir.join("daemon.log");
     let cgparent = unique_name("berth-test-cli");
     let logf = std::fs::File::create(&log).unwrap();
+    let mut net = None;
     let (socket, child) = match target {
         Target::Dockerd => {
             if !have_program("dockerd") {
@@ -128,6 +137,9 @@ pub fn start_daemon() -> Option<Daemon> {
         }
         Target::Berth => {
             let socket = dir.join("berth.sock");
+            let tag = net_tag();
+            net = Some((format!("{tag}br0"), format!("berth_{tag}"), tag));
+            let (bridge, table, prefix) = net.clone().unwrap();
             let child = Command::new(BERTH)
                 .arg("daemon")
                 .arg("--root")
@@ -138,6 +150,14 @@ pub fn start_daemon() -> Option<Daemon> {
                 .arg(format!("unix://{}", socket.display()))
                 .arg("--cgroup-parent")
                 .arg(&cgparent)
+                .args([
+                    "--bridge",
+                    &bridge,
+                    "--nft-table",
+                    &table,
+                    "--link-prefix",
+                    &prefix,
+                ])
                 .stdin(Stdio::null())
                 .stdout(logf.try_clone().unwrap())
                 .stderr(logf)
@@ -152,6 +172,7 @@ pub fn start_daemon() -> Option<Daemon> {
         socket,
         cgparent,
         target,
+        net,
     };
     if let Some(c) = d.child.as_mut()
         && let Err(e) = wait_for_ping(&d.socket, c, &log)
@@ -280,12 +301,37 @@ impl Daemon {
         kill_cgroup_members(&self.cgparent);
         unmount_below(self.dir.path());
         remove_cgroup_parent(&self.cgparent);
+        if let Some((bridge, table, prefix)) = self.net.take() {
+            remove_links(&bridge, &prefix);
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Deletes the daemon's bridge and every interface named with its prefix (ours alone).
+fn remove_links(bridge: &str, prefix: &str) {
+    let out = Command::new("ip").args(["-o", "link", "show"]).output();
+    let Ok(out) = out else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split(": ").nth(1) else {
+            continue;
+        };
+        let name = name.split('@').next().unwrap_or(name);
+        if name == bridge || name.starts_with(prefix) {
+            let _ = Command::new("ip")
+                .args(["link", "delete", name])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
