@@ -1287,17 +1287,75 @@ impl Drop for NetGuard<'_> {
 }
 
 #[test]
-fn login_logout_store_credentials() {
-    // The daemon checks credentials against a registry; with none reachable here the CLI's
-    // own part is checked: the error is reported and nothing is stored.
+fn registry_login_push_pull_and_run_pulls() {
     let d = daemon!();
+    let Some(reg) = common::Registry::start(Some(("bob", "s3cret"))) else {
+        return;
+    };
+    let addr = reg.addr();
+    let image = format!("{addr}/cli/{}:1", unique_name("bb"));
+    d.ok(&["tag", "busybox", &image]);
+    // Without credentials the registry refuses.
+    let o = d.run(&["push", &image]);
+    assert_eq!(o.code, 1, "{o:?}");
+    // A wrong password is refused and not stored.
     let o = d.run_stdin(
-        &["login", "-u", "bob", "--password-stdin", "127.0.0.1:1"],
-        b"secret\n",
+        &["login", "-u", "bob", "--password-stdin", &addr],
+        b"wrong\n",
     );
-    assert_ne!(o.code, 0, "{o:?}");
+    assert_eq!(o.code, 1, "{o:?}");
     assert!(!d.dir.join("client-config/config.json").exists());
-    let o = d.ok(&["logout", "127.0.0.1:1"]);
-    assert_eq!(o, "Not logged in to 127.0.0.1:1\n");
+    let o = d.run_stdin(
+        &["login", "-u", "bob", "--password-stdin", &addr],
+        b"s3cret\n",
+    );
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "Login Succeeded\n"),
+        "{o:?}"
+    );
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.dir.join("client-config/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(cfg["auths"][&addr]["auth"], "Ym9iOnMzY3JldA==");
+    // push, then pull back.
+    let out = d.ok(&["push", &image]);
+    assert!(
+        out.contains("1: digest: sha256:") && out.contains("Pushed"),
+        "{out}"
+    );
+    d.ok(&["rmi", &image]);
+    let out = d.ok(&["pull", &image]);
+    assert!(out.ends_with(&format!("\n{image}\n")), "{out}");
+    assert!(out.contains("Digest: sha256:"), "{out}");
+    assert_eq!(d.ok(&["pull", "-q", &image]), format!("{image}\n"));
+    // run pulls a missing image: create → 404 → pull (progress on stderr) → create.
+    d.ok(&["rmi", &image]);
+    let o = d.code(&busybox_run(&["--rm", &image, "echo", "pulled-and-ran"]), 0);
+    assert_eq!(o.stdout, "pulled-and-ran\n");
+    assert!(
+        o.stderr
+            .starts_with(&format!("Unable to find image '{image}' locally\n")),
+        "{}",
+        o.stderr
+    );
+    // --pull never does not.
+    d.ok(&["rmi", &image]);
+    d.code(
+        &busybox_run(&["--rm", "--pull", "never", &image, "true"]),
+        125,
+    );
+    // logout forgets; pulling then fails.
+    assert_eq!(
+        d.ok(&["logout", &addr]),
+        format!("Removing login credentials for {addr}\n")
+    );
+    assert_eq!(
+        d.ok(&["logout", &addr]),
+        format!("Not logged in to {addr}\n")
+    );
+    let o = d.run(&["pull", &image]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(!o.stderr.is_empty());
     let _ = BERTH;
 }

@@ -436,3 +436,89 @@ pub fn berth_alone(args: &[&str], socket: &Path) -> Out {
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
 }
+
+/// A private registry (Debian's docker-registry) on 127.0.0.1, with htpasswd basic auth when
+/// a user is given; killed and removed on drop.
+pub struct Registry {
+    pub dir: TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+impl Registry {
+    /// `None` when docker-registry (or htpasswd, for auth) is not installed.
+    pub fn start(auth: Option<(&str, &str)>) -> Option<Registry> {
+        use std::io::{Read, Write};
+        if !have_program("docker-registry") || (auth.is_some() && !have_program("htpasswd")) {
+            eprintln!(
+                "skipped: docker-registry and htpasswd are needed (docker-registry, apache2-utils)"
+            );
+            return None;
+        }
+        let dir = TempDir::new("registry");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let storage = dir.join("storage");
+        std::fs::create_dir_all(&storage).unwrap();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-cli-test\n",
+            storage.display()
+        );
+        if let Some((user, password)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let path = dir.join("htpasswd");
+            std::fs::write(&path, &out.stdout).unwrap();
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-cli-test\n    path: {}\n",
+                path.display()
+            ));
+        }
+        let config = dir.join("config.yml");
+        std::fs::write(&config, yaml).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                if s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").is_ok() {
+                    let mut buf = [0u8; 8];
+                    if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") {
+                        break;
+                    }
+                }
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("docker-registry exited ({st})");
+            }
+            assert!(Instant::now() < deadline, "docker-registry did not answer");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Some(Registry { dir, port, child })
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
