@@ -552,3 +552,43 @@ async fn bearer_token_auth() {
     .unwrap();
     assert_eq!(issuer.requests.load(Ordering::Relaxed) - before, used);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_hub_names_pull_through_a_mirror() {
+    require_registry!();
+    // The mirror holds library/busybox; nothing beyond 127.0.0.1 is contacted because the
+    // mirror answers.
+    let mirror = Registry::start(Auth::None);
+    let src = TestStore::new();
+    src.load("busybox.docker.tar");
+    let local = src.store.inspect("busybox:latest").unwrap();
+    let on_mirror = reference(&format!("{}/library/busybox:latest", mirror.addr()));
+    src.store.tag("busybox:latest", &on_mirror).unwrap();
+    client()
+        .push(src.store.clone(), &on_mirror, None, Events::new().sender())
+        .await
+        .unwrap();
+    let c = client_with(|c| c.mirrors = vec![format!("http://{}", mirror.addr())]);
+    let dst = TestStore::new();
+    let ev = Events::new();
+    let r = c
+        .pull(
+            dst.store.clone(),
+            &reference("busybox"),
+            None,
+            None,
+            ev.sender(),
+        )
+        .await
+        .unwrap();
+    let events = ev.collect().await;
+    assert_eq!(r.id, local.id);
+    assert_eq!(r.reference.to_string(), "docker.io/library/busybox:latest");
+    assert_eq!(
+        status_lines(&events).last().unwrap(),
+        "Status: Downloaded newer image for busybox:latest"
+    );
+    let img = dst.store.inspect("busybox").unwrap();
+    assert_eq!(img.repo_tags, vec!["busybox:latest".to_string()]);
+    assert_eq!(img.repo_digests, vec![format!("busybox@{}", r.digest)]);
+}
