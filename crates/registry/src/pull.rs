@@ -385,9 +385,9 @@ impl Client {
             return Ok(());
         }
         let cancel = Arc::new(AtomicBool::new(false));
-        let sem = Arc::new(Semaphore::new(
-            self.inner.config.max_concurrent_downloads.max(1),
-        ));
+        let max_downloads = self.inner.config.max_concurrent_downloads.max(1);
+        let sem = Arc::new(Semaphore::new(max_downloads));
+        let mut started_downloads = 0;
         let mut downloads: JoinSet<Result<(), RegistryError>> = JoinSet::new();
         // Download tasks own a copy of the session (same client, token cache and challenge).
         let shared = Arc::new(s.duplicate());
@@ -401,10 +401,11 @@ impl Client {
             let desc = job.desc.clone();
             let short = job.short.clone();
             let content = store.content().clone();
-            let waiting = sem.available_permits() == 0;
-            if waiting {
+            // Beyond the concurrency, a download waits for a slot (Docker shows it).
+            if started_downloads >= max_downloads {
                 report.layer(&short, LayerStatus::Waiting).await;
             }
+            started_downloads += 1;
             downloads.spawn(async move {
                 let _permit = sem
                     .acquire_owned()

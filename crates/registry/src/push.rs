@@ -311,9 +311,8 @@ impl Client {
                 .layer(l.diff_id.short(), LayerStatus::Preparing)
                 .await;
         }
-        let sem = Arc::new(Semaphore::new(
-            self.inner.config.max_concurrent_uploads.max(1),
-        ));
+        let max_uploads = self.inner.config.max_concurrent_uploads.max(1);
+        let sem = Arc::new(Semaphore::new(max_uploads));
         let session = Arc::new(s.duplicate());
         let mut tasks: JoinSet<Result<(usize, LayerBlob)>> = JoinSet::new();
         let domain = target.domain().to_string();
@@ -326,7 +325,7 @@ impl Client {
             let session = session.clone();
             let client = self.clone();
             let domain = domain.clone();
-            if sem.available_permits() == 0 {
+            if i >= max_uploads {
                 report.layer(l.diff_id.short(), LayerStatus::Waiting).await;
             }
             tasks.spawn(async move {
