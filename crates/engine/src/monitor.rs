@@ -166,7 +166,20 @@ pub struct Conn {
 impl Conn {
     pub async fn connect(state_dir: &Path) -> Result<Conn> {
         let path = state_dir.join(proto::SOCKET);
-        let stream = UnixStream::connect(&path).await.map_err(|e| {
+        // Through an fd of the directory: a socket path must fit in 108 bytes.
+        let dir = rustix::fs::open(
+            state_dir,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| {
+            Error::internal(
+                format!("open {}", state_dir.display()),
+                std::io::Error::from(e),
+            )
+        })?;
+        let short = format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), proto::SOCKET);
+        let stream = UnixStream::connect(&short).await.map_err(|e| {
             Error::internal(
                 format!("connect to the container monitor {}", path.display()),
                 e,

@@ -203,7 +203,11 @@ impl Monitor {
         let sigfd = signalfd()?;
         let sock_path = cfg.state_dir.join(proto::SOCKET);
         let _ = std::fs::remove_file(&sock_path);
-        let listener = UnixListener::bind(&sock_path)
+        // Bound by a relative name from inside the directory: a socket path must fit in 108
+        // bytes, and state roots can be long.
+        std::env::set_current_dir(&cfg.state_dir)
+            .map_err(|e| format!("chdir {}: {e}", cfg.state_dir.display()))?;
+        let listener = UnixListener::bind(proto::SOCKET)
             .map_err(|e| format!("listen on {}: {e}", sock_path.display()))?;
         listener
             .set_nonblocking(true)
@@ -779,7 +783,9 @@ impl Monitor {
                 break;
             }
         }
-        while let Ok(Some((pid, st))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+        // `wait` is any child (wait4(-1)); `waitpid(None)` would be only our process group,
+        // and a container with a terminal has a session of its own.
+        while let Ok(Some((pid, st))) = rustix::process::wait(WaitOptions::NOHANG) {
             let code = match (st.exit_status(), st.terminating_signal()) {
                 (Some(c), _) => c,
                 (_, Some(s)) => 128 + s,

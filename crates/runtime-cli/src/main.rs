@@ -171,6 +171,7 @@ impl CommonCreate {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             stdio: None,
+            init: false,
         }
     }
 }

@@ -96,7 +96,8 @@ pub fn wait(pid: i32, console: Option<OwnedFd>) -> Result<u8> {
     loop {
         // Reap whatever exited: our process, and orphans handed to us as subreaper. Done
         // before every wait, so an exit that happened before the signalfd existed counts.
-        while let Ok(Some((p, st))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+        // Any child (wait4(-1)): `waitpid(None)` would miss a process in another group.
+        while let Ok(Some((p, st))) = rustix::process::wait(WaitOptions::NOHANG) {
             if p == target {
                 status = Some(match (st.exit_status(), st.terminating_signal()) {
                     (Some(c), _) => c as u8,
