@@ -151,7 +151,9 @@ impl Engine {
             id: Some(i.id.to_string()),
             repo_tags: Some(i.repo_tags.clone()),
             repo_digests: Some(i.repo_digests.clone()),
-            comment: get("comment"),
+            // `docker commit -m` puts the message in the last history entry; Docker's
+            // inspect shows it as the image's comment.
+            comment: i.history.last().and_then(|h| h.comment.clone()).filter(|c| !c.is_empty()).or_else(|| get("comment")),
             created: i.created.clone(),
             author: get("author"),
             config: Some(config),
