@@ -537,6 +537,14 @@ fn exec_inspect_ps_top_stats_and_lifecycle() {
     assert!(row.contains("\"sleep 1000\""), "{row}");
     assert!(row.contains("Up "), "{row}");
     assert!(d.ok(&["ps", "-q"]).lines().any(|l| l == &id[..12]));
+    assert_eq!(d.ok(&["ps", "-l", "-q"]).trim(), &id[..12]);
+    assert_eq!(
+        d.ok(&["ps", "-n", "1", "--format", "{{.Names}}"]).trim(),
+        name
+    );
+    let sized = d.ok(&["ps", "-s", "--filter", &format!("name={name}")]);
+    assert!(sized.lines().next().unwrap().ends_with("SIZE"), "{sized}");
+    assert!(sized.contains("(virtual "), "{sized}");
     assert!(d.ok(&["ps", "-q", "--no-trunc"]).lines().any(|l| l == id));
     assert_eq!(
         d.ok(&[
@@ -984,6 +992,19 @@ fn volumes_prunes_df_info_version() {
     let out = d.ok(&["volume", "prune", "-f"]);
     assert!(out.contains(&anon), "{out}");
     assert!(!d.ok(&["volume", "ls", "-q"]).contains(&anon));
+    // system prune takes what is unused; busybox (untagged images only) stays.
+    let stopped = unique_name("sp");
+    d.ok(&busybox_run(&["--name", &stopped, "busybox", "true"]));
+    let out = d.ok(&["system", "prune", "-f"]);
+    assert!(
+        out.contains("Deleted Containers:\n") && out.ends_with("\n"),
+        "{out}"
+    );
+    assert!(out.contains("Total reclaimed space:"), "{out}");
+    assert_eq!(
+        d.ok(&["ps", "-aq", "--filter", &format!("name={stopped}")]),
+        ""
+    );
     // Image prune (nothing dangling) and system df.
     let out = d.ok(&["image", "prune", "-f"]);
     assert!(out.contains("Total reclaimed space: 0B"), "{out}");
