@@ -454,6 +454,7 @@ impl Engine {
         host_config: HostConfig,
         argv: Vec<String>,
     ) -> Result<Container> {
+        tracing::debug!(container = %id, "create: image resolved");
         let dir = self.container_dir(id);
         std::fs::create_dir_all(dir.join("rootfs"))
             .map_err(|e| Error::internal(format!("create {}", dir.display()), e))?;
@@ -574,8 +575,10 @@ impl Engine {
             Ok(())
         })
         .await??;
+        tracing::debug!(container = %id, "start: rootfs mounted");
         let (_, pid_ns_path, ipc_ns_path) = self.shared_namespaces(c).await?;
         let netns_path = self.network_up(c, &dir).await?;
+        tracing::debug!(container = %id, "start: network ready");
         let res = self
             .launch_with(e, c, rootfs, netns_path, pid_ns_path, ipc_ns_path)
             .await;
@@ -654,7 +657,9 @@ impl Engine {
             stdin_once: c.config.stdin_once.unwrap_or(false),
             init: c.host_config.init.unwrap_or(false),
         };
+        tracing::debug!(container = %id, "start: bundle written");
         let started = monitor::spawn(&self.monitor_exe, &mcfg).await?;
+        tracing::debug!(container = %id, "start: container created");
         // Attachers that asked before the start see the first byte of output.
         let pending: Vec<crate::attach::Pending> = e
             .pending
@@ -672,6 +677,7 @@ impl Engine {
             }
             other => return Err(Error::Other(format!("unexpected monitor reply {other:?}"))),
         }
+        tracing::debug!(container = %id, "start: started");
         c.state.status = Status::Running;
         c.state.pid = started.pid;
         c.state.monitor_pid = started.monitor_pid;
@@ -765,8 +771,10 @@ impl Engine {
         {
             return;
         }
+        tracing::debug!(container = %id, code = st.code, "exit: reported");
         let rootfs = self.rootfs(id);
         let _ = tokio::task::spawn_blocking(move || berth_image::mount::unmount(&rootfs)).await;
+        tracing::debug!(container = %id, "exit: rootfs unmounted");
         // The monitor removed the runtime's state; this is for monitors that died.
         let _ = self.runtime.delete(id, true);
         self.network_down(id).await;
@@ -1227,8 +1235,10 @@ impl Engine {
             }
         })
         .await??;
+        tracing::debug!(container = %id, "remove: snapshot removed");
         let _ = self.runtime.delete(&id, true);
         self.network_down(&id).await;
+        tracing::debug!(container = %id, "remove: network down");
         self.forget_execs_of(&id);
         let _ = std::fs::remove_dir_all(self.container_dir(&id));
         let _ = std::fs::remove_dir_all(self.state_dir(&id));
@@ -1253,6 +1263,7 @@ impl Engine {
             ..Engine::snapshot(&c, generation)
         });
         self.event("destroy", &c, &[]);
+        tracing::debug!(container = %id, "remove: done");
         Ok(())
     }
 
@@ -1629,6 +1640,7 @@ fn start_exit_code(msg: &str) -> i32 {
 }
 
 fn validate_host_config(hc: &mut HostConfig) -> Result<()> {
+    spec::validate(hc)?;
     if let Some(mode) = hc.network_mode.as_deref() {
         match mode {
             _ => {}

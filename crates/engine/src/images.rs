@@ -153,7 +153,12 @@ impl Engine {
             repo_digests: Some(i.repo_digests.clone()),
             // `docker commit -m` puts the message in the last history entry; Docker's
             // inspect shows it as the image's comment.
-            comment: i.history.last().and_then(|h| h.comment.clone()).filter(|c| !c.is_empty()).or_else(|| get("comment")),
+            comment: i
+                .history
+                .last()
+                .and_then(|h| h.comment.clone())
+                .filter(|c| !c.is_empty())
+                .or_else(|| get("comment")),
             created: i.created.clone(),
             author: get("author"),
             config: Some(config),

@@ -378,6 +378,34 @@ fn mount_point_to_oci(m: &MountPoint) -> Mount {
     }
 }
 
+/// Checks a host config at create time, as Docker does: a bad limit, capability, security
+/// option or device is a 400 before anything is made.
+pub fn validate(hc: &HostConfig) -> Result<()> {
+    capabilities(hc)?;
+    SecurityOpts::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
+    let privileged = hc.privileged.unwrap_or(false);
+    let (_, rules) = if privileged {
+        (vec![], vec![])
+    } else {
+        devices(hc, false)?
+    };
+    resources(hc, rules)?;
+    for u in hc.ulimits.iter().flatten() {
+        let name = u.name.clone().unwrap_or_default();
+        if berth_runtime::rlimits::resource(&format!("RLIMIT_{}", name.to_ascii_uppercase()))
+            .is_none()
+        {
+            return Err(Error::Invalid(format!("invalid ulimit type: {name}")));
+        }
+        if u.soft.unwrap_or(0) > u.hard.unwrap_or(0) {
+            return Err(Error::Invalid(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {name}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Docker's default set, then `--cap-add`, then `--cap-drop` (`ALL` works in both).
 pub fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
     let all: Vec<String> = berth_runtime::caps::NAMES

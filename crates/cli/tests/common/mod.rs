@@ -95,11 +95,48 @@ fn wait_for_ping(socket: &Path, child: &mut Child, log: &Path) -> Result<(), Str
 /// Starts the target daemon privately and loads busybox into it. `None` (after saying why)
 /// when this machine cannot run it: not root, or the daemon is not installed.
 pub fn start_daemon() -> Option<Daemon> {
+    start_daemon_of(target())
+}
+
+/// Starts berth's own daemon whatever `BERTH_TEST_DAEMON` says (tests of the daemon itself).
+pub fn start_berth() -> Option<Daemon> {
+    start_daemon_of(Target::Berth)
+}
+
+/// The command line of berth's daemon for a test's directories and names.
+fn berth_daemon_cmd(
+    dir: &Path,
+    socket: &Path,
+    cgparent: &str,
+    net: &(String, String, String),
+) -> Command {
+    let (bridge, table, prefix) = net;
+    let mut c = Command::new(BERTH);
+    c.arg("daemon")
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--state")
+        .arg(dir.join("state"))
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .arg("--cgroup-parent")
+        .arg(cgparent)
+        .args([
+            "--bridge",
+            bridge,
+            "--nft-table",
+            table,
+            "--link-prefix",
+            prefix,
+        ]);
+    c
+}
+
+pub fn start_daemon_of(target: Target) -> Option<Daemon> {
     if !is_root() {
         eprintln!("skipped: the end-to-end tests need root (they start a private daemon)");
         return None;
     }
-    let target = target();
     let dir = TempDir::new("cli");
     let log = dir.join("daemon.log");
     let cgparent = unique_name("berth-test-cli");
@@ -139,25 +176,7 @@ pub fn start_daemon() -> Option<Daemon> {
             let socket = dir.join("berth.sock");
             let tag = net_tag();
             net = Some((format!("{tag}br0"), format!("berth_{tag}"), tag));
-            let (bridge, table, prefix) = net.clone().unwrap();
-            let child = Command::new(BERTH)
-                .arg("daemon")
-                .arg("--root")
-                .arg(dir.join("root"))
-                .arg("--state")
-                .arg(dir.join("state"))
-                .arg("-H")
-                .arg(format!("unix://{}", socket.display()))
-                .arg("--cgroup-parent")
-                .arg(&cgparent)
-                .args([
-                    "--bridge",
-                    &bridge,
-                    "--nft-table",
-                    &table,
-                    "--link-prefix",
-                    &prefix,
-                ])
+            let child = berth_daemon_cmd(dir.path(), &socket, &cgparent, net.as_ref().unwrap())
                 .stdin(Stdio::null())
                 .stdout(logf.try_clone().unwrap())
                 .stderr(logf)
@@ -184,6 +203,27 @@ pub fn start_daemon() -> Option<Daemon> {
 }
 
 impl Daemon {
+    /// `kill -9` of berth's daemon and a new one on the same state (live restore).
+    pub fn kill9_and_restart(&mut self) {
+        let net = self.net.clone().expect("a berth daemon");
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let log = self.dir.join("daemon2.log");
+        let logf = std::fs::File::create(&log).unwrap();
+        let mut child = berth_daemon_cmd(self.dir.path(), &self.socket, &self.cgparent, &net)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .spawn()
+            .unwrap();
+        if let Err(e) = wait_for_ping(&self.socket, &mut child, &log) {
+            panic!("{e}");
+        }
+        self.child = Some(child);
+    }
+
     /// `berth -H unix://SOCKET ARGS…`, with its own client config dir and no autostart.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BERTH);

@@ -1,0 +1,647 @@
+//! berth's daemon as Docker users drive it: the real `docker` CLI (DOCKER_HOST at berth's
+//! socket) for the lifecycle, live restore after `kill -9` of the daemon, restart policies,
+//! health checks, networks and published ports; raw HTTP for bad requests, which must get
+//! Docker's status codes and leave nothing half-made.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+macro_rules! berth {
+    () => {
+        match start_berth() {
+            Some(d) => d,
+            None => return,
+        }
+    };
+}
+
+macro_rules! need_docker {
+    () => {
+        if !have_program("docker") {
+            eprintln!("skipped: the docker CLI is not installed");
+            return;
+        }
+    };
+}
+
+/// `docker ARGS` against the daemon: (exit code, stdout, stderr).
+fn docker(d: &Daemon, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn dok(d: &Daemon, args: &[&str]) -> String {
+    let (code, out, err) = docker(d, args);
+    assert_eq!(code, 0, "docker {args:?}: {out}{err}");
+    out
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One raw HTTP request on the daemon's socket: (status, body).
+fn http(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn docker_cli_runs_containers_on_berth() {
+    need_docker!();
+    let d = berth!();
+    let (code, out, _) = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello; exit 3",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (3, "hello\n"));
+    let (code, _, err) = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "no-such-command",
+        ],
+    );
+    assert_eq!(code, 127, "{err}");
+    // A pty through `script`.
+    let out = Command::new("script")
+        .args([
+            "-qc",
+            &format!(
+                "docker -H unix://{} run --rm -t --network none busybox sh -c 'tty; stty size'",
+                d.socket.display()
+            ),
+            "/dev/null",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/0"), "{text}");
+
+    let name = unique_name("dk");
+    dok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "-e",
+            "GREETING=hi",
+            "busybox",
+            "sh",
+            "-c",
+            "echo start; while true; do sleep 0.1; done",
+        ],
+    );
+    assert_eq!(
+        dok(
+            &d,
+            &[
+                "exec",
+                &name,
+                "sh",
+                "-c",
+                "echo $GREETING $(hostname | wc -c)"
+            ]
+        ),
+        "hi 13\n"
+    );
+    assert_eq!(
+        dok(
+            &d,
+            &["inspect", "-f", "{{.State.Status}} {{.Config.Env}}", &name]
+        )
+        .split_whitespace()
+        .next(),
+        Some("running")
+    );
+    wait_until("the log line", || {
+        dok(&d, &["logs", &name]).contains("start")
+    });
+    // logs -f ends when the container stops.
+    let mut follow = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .args(["logs", "-f", &name])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(d.dir.join("in.txt"), "from the host\n").unwrap();
+    dok(
+        &d,
+        &[
+            "cp",
+            d.dir.join("in.txt").to_str().unwrap(),
+            &format!("{name}:/in.txt"),
+        ],
+    );
+    assert_eq!(
+        dok(&d, &["exec", &name, "cat", "/in.txt"]),
+        "from the host\n"
+    );
+    dok(
+        &d,
+        &[
+            "cp",
+            &format!("{name}:/in.txt"),
+            d.dir.join("back.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.dir.join("back.txt")).unwrap(),
+        "from the host\n"
+    );
+    assert!(dok(&d, &["diff", &name]).contains("A /in.txt"));
+    let stats = dok(
+        &d,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.PIDs}}",
+            &name,
+        ],
+    );
+    assert!(stats.starts_with(&name), "{stats}");
+    dok(&d, &["pause", &name]);
+    assert_eq!(
+        dok(&d, &["inspect", "-f", "{{.State.Status}}", &name]).trim(),
+        "paused"
+    );
+    dok(&d, &["unpause", &name]);
+    let img = format!("{}:v1", unique_name("img"));
+    dok(
+        &d,
+        &["commit", "-c", "CMD [\"cat\", \"/in.txt\"]", &name, &img],
+    );
+    assert_eq!(
+        dok(&d, &["run", "--rm", "--network", "none", &img]),
+        "from the host\n"
+    );
+    assert!(dok(&d, &["history", &img]).lines().count() >= 3);
+    dok(&d, &["stop", "-t", "1", &name]);
+    let status = follow.wait().unwrap();
+    assert!(status.success());
+    let mut logs = String::new();
+    follow
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(logs.starts_with("start\n"), "{logs}");
+    // save / load round trip.
+    let tar = d.dir.join("img.tar");
+    dok(&d, &["save", "-o", tar.to_str().unwrap(), &img]);
+    dok(&d, &["rmi", &img]);
+    assert!(dok(&d, &["load", "-i", tar.to_str().unwrap()]).contains(&img));
+    dok(&d, &["rm", &name]);
+    dok(&d, &["rmi", &img]);
+}
+
+#[test]
+fn live_restore_after_kill_9() {
+    need_docker!();
+    let mut d = berth!();
+    let survivor = unique_name("lr");
+    let quitter = unique_name("lq");
+    dok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &survivor,
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 9' TERM; echo up; while true; do sleep 0.1; done",
+        ],
+    );
+    dok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &quitter,
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; exit 4",
+        ],
+    );
+    let pid = dok(&d, &["inspect", "-f", "{{.State.Pid}}", &survivor])
+        .trim()
+        .to_string();
+    d.kill9_and_restart();
+    // Exited meanwhile: recorded with its code.
+    std::thread::sleep(Duration::from_millis(1500));
+    wait_until("the quitter's exit", || {
+        dok(&d, &["inspect", "-f", "{{.State.Status}}", &quitter]).trim() == "exited"
+    });
+    assert_eq!(
+        dok(&d, &["inspect", "-f", "{{.State.ExitCode}}", &quitter]).trim(),
+        "4"
+    );
+    // Still running, same process, and fully usable.
+    assert_eq!(
+        dok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.Pid}}",
+                &survivor
+            ]
+        )
+        .trim(),
+        format!("running {pid}")
+    );
+    assert!(
+        dok(&d, &["ps", "--format", "{{.Names}}"])
+            .lines()
+            .any(|l| l == survivor)
+    );
+    assert_eq!(
+        dok(&d, &["exec", &survivor, "echo", "exec-after-restore"]),
+        "exec-after-restore\n"
+    );
+    assert!(dok(&d, &["logs", &survivor]).contains("up"));
+    let (code, out, _) = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "echo",
+            "new-run",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "new-run\n"));
+    dok(&d, &["stop", "-t", "5", &survivor]);
+    assert_eq!(dok(&d, &["wait", &survivor]).trim(), "9");
+    // A second kill -9 while a container runs, then rm -f works.
+    dok(&d, &["start", &survivor]);
+    d.kill9_and_restart();
+    dok(&d, &["rm", "-f", &survivor, &quitter]);
+    assert_eq!(dok(&d, &["ps", "-aq"]), "");
+}
+
+#[test]
+fn restart_policies_and_health_checks() {
+    need_docker!();
+    let d = berth!();
+    let flaky = unique_name("rp");
+    dok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &flaky,
+            "--network",
+            "none",
+            "--restart",
+            "on-failure:2",
+            "busybox",
+            "sh",
+            "-c",
+            "exit 3",
+        ],
+    );
+    wait_until("two restarts", || {
+        dok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.RestartCount}}",
+                &flaky,
+            ],
+        )
+        .trim()
+            == "exited 2"
+    });
+    assert_eq!(
+        dok(&d, &["inspect", "-f", "{{.State.ExitCode}}", &flaky]).trim(),
+        "3"
+    );
+    let always = unique_name("ra");
+    dok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &always,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.2",
+        ],
+    );
+    wait_until("a restart", || {
+        dok(&d, &["inspect", "-f", "{{.RestartCount}}", &always])
+            .trim()
+            .parse::<i32>()
+            .unwrap_or(0)
+            >= 1
+    });
+    dok(&d, &["stop", "-t", "1", &always]);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        dok(&d, &["inspect", "-f", "{{.State.Status}}", &always]).trim(),
+        "exited",
+        "stop must stop an always-restart container"
+    );
+
+    let healthy = unique_name("hh");
+    dok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &healthy,
+            "--network",
+            "none",
+            "--health-cmd",
+            "test -e /tmp/ok",
+            "--health-interval",
+            "100ms",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.5; touch /tmp/ok; sleep 1000",
+        ],
+    );
+    wait_until("healthy", || {
+        dok(&d, &["inspect", "-f", "{{.State.Health.Status}}", &healthy]).trim() == "healthy"
+    });
+    assert!(
+        dok(
+            &d,
+            &[
+                "ps",
+                "--format",
+                "{{.Status}}",
+                "--filter",
+                &format!("name={healthy}")
+            ]
+        )
+        .contains("(healthy)")
+    );
+    dok(&d, &["exec", &healthy, "rm", "/tmp/ok"]);
+    wait_until("unhealthy", || {
+        dok(&d, &["inspect", "-f", "{{.State.Health.Status}}", &healthy]).trim() == "unhealthy"
+    });
+    let log = dok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{(index .State.Health.Log 0).ExitCode}}",
+            &healthy,
+        ],
+    );
+    assert!(!log.trim().is_empty());
+    dok(&d, &["rm", "-f", &flaky, &always, &healthy]);
+}
+
+#[test]
+fn bad_requests_get_dockers_errors_and_leave_nothing() {
+    let d = berth!();
+    let before = d.ok(&["ps", "-aq"]);
+    let (st, body) = http(
+        &d,
+        "POST",
+        "/v1.45/containers/create",
+        r#"{"Image": "no-such-image:1"}"#,
+    );
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("No such image: no-such-image:1"), "{body}");
+    let (st, body) = http(
+        &d,
+        "POST",
+        "/v1.45/containers/create",
+        r#"{"Image": "busybox", "Cmd": ["#,
+    );
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("\"message\""), "{body}");
+    let (st, body) = http(
+        &d,
+        "POST",
+        "/v1.45/containers/create",
+        r#"{"Image": "busybox", "HostConfig": {"Binds": ["relative:/x:zz"]}}"#,
+    );
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = http(
+        &d,
+        "POST",
+        "/v1.45/containers/create",
+        r#"{"Image": "busybox", "HostConfig": {"Memory": 1024}}"#,
+    );
+    assert_eq!(st, 400, "{body}");
+    let (st, _) = http(&d, "GET", "/v1.45/containers/nope/json", "");
+    assert_eq!(st, 404);
+    let (st, _) = http(&d, "GET", "/v1.12/containers/json", "");
+    assert_eq!(st, 400, "an API version below the minimum");
+    let (st, _) = http(&d, "HEAD", "/_ping", "");
+    assert_eq!(st, 200);
+    // Nothing half-made by the failures above.
+    assert_eq!(d.ok(&["ps", "-aq"]), before);
+    // A name in use, removing a running container without force.
+    let name = unique_name("bn");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let (st, body) = http(
+        &d,
+        "POST",
+        &format!("/v1.45/containers/create?name={name}"),
+        r#"{"Image": "busybox", "Cmd": ["true"]}"#,
+    );
+    assert_eq!(st, 409, "{body}");
+    assert!(body.contains("is already in use"), "{body}");
+    let (st, body) = http(&d, "DELETE", &format!("/v1.45/containers/{name}"), "");
+    assert_eq!(st, 409, "{body}");
+    assert!(
+        body.contains("Stop the container before attempting removal or force remove"),
+        "{body}"
+    );
+    let (st, _) = http(&d, "POST", &format!("/v1.45/containers/{name}/start"), "");
+    assert_eq!(st, 304, "starting a running container");
+    d.ok(&["rm", "-f", &name]);
+    assert_eq!(d.ok(&["ps", "-aq"]), before);
+}
+
+#[test]
+fn networks_ports_and_dns_through_the_docker_cli() {
+    need_docker!();
+    let mut d = berth!();
+    let net = unique_name("n");
+    dok(
+        &d,
+        &["network", "create", "--subnet", "10.197.0.0/24", &net],
+    );
+    let server = unique_name("srv");
+    let client = unique_name("cli");
+    dok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &server,
+            "--network",
+            &net,
+            "--network-alias",
+            "web",
+            "-p",
+            "127.0.0.1::8080",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo served | nc -l -p 8080; done",
+        ],
+    );
+    let port = dok(&d, &["port", &server, "8080"]);
+    let port = port.trim().rsplit(':').next().unwrap().to_string();
+    // Another container reaches it by name and by alias, over TCP.
+    dok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &client,
+            "--network",
+            &net,
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    wait_until("the server by name", || {
+        let (_, out, _) = docker(
+            &d,
+            &[
+                "exec",
+                &client,
+                "sh",
+                "-c",
+                &format!("echo | nc -w 2 {server} 8080"),
+            ],
+        );
+        out.contains("served")
+    });
+    let (_, out, _) = docker(
+        &d,
+        &["exec", &client, "sh", "-c", "echo | nc -w 2 web 8080"],
+    );
+    assert!(out.contains("served"), "alias: {out}");
+    // The published port answers on the host's loopback.
+    let fetch = || {
+        Command::new("/bin/busybox")
+            .args([
+                "sh",
+                "-c",
+                &format!("echo | busybox nc -w 2 127.0.0.1 {port}"),
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    wait_until("the published port", || fetch().contains("served"));
+    // connect / disconnect a running container.
+    let other = unique_name("n2");
+    dok(&d, &["network", "create", &other]);
+    dok(&d, &["network", "connect", &other, &client]);
+    assert!(dok(&d, &["exec", &client, "ip", "-o", "addr"]).contains("eth1"));
+    dok(&d, &["network", "disconnect", &other, &client]);
+    // The daemon killed and restarted: the port still answers.
+    d.kill9_and_restart();
+    wait_until("the published port after restart", || {
+        fetch().contains("served")
+    });
+    dok(&d, &["rm", "-f", &server, &client]);
+    dok(&d, &["network", "rm", &net, &other]);
+    let (code, _, err) = docker(&d, &["network", "rm", "bridge"]);
+    assert_ne!(code, 0, "{err}");
+}
