@@ -772,6 +772,30 @@ impl Exec<'_> {
             return call(name, args);
         }
         if c.args.len() > 1 || last.is_some() {
+            // Docker's row methods such as `{{.Label "key"}}`: a map field given one argument
+            // is indexed by it; `.Label` reads the row's `Labels` ("k=v,k2=v2").
+            if c.args.len() == 2 && last.is_none() {
+                let key = self.arg(&c.args[1], dot)?.to_string();
+                match (first, self.arg(first, dot)?) {
+                    (_, m @ Value::Map(_)) => {
+                        return Ok(m.get(&key).cloned().unwrap_or(Value::Str(String::new())));
+                    }
+                    (Arg::Field(path), Value::Missing)
+                        if path.last().is_some_and(|l| l == "Label") =>
+                    {
+                        let row = walk(dot, &path[..path.len() - 1])?;
+                        let labels = row.get("Labels").map(Value::to_string).unwrap_or_default();
+                        let found = labels
+                            .split(',')
+                            .filter_map(|kv| kv.split_once('='))
+                            .find(|(k, _)| *k == key)
+                            .map(|(_, v)| v.to_string())
+                            .unwrap_or_default();
+                        return Ok(Value::Str(found));
+                    }
+                    _ => {}
+                }
+            }
             let what = match first {
                 Arg::Field(f) => format!(".{}", f.join(".")),
                 _ => "value".into(),

@@ -69,6 +69,11 @@ fn index_join_split_and_friends() {
     assert_eq!(r(r#"{{print "a" 1 2 "b"}}"#), "a1 2b");
     assert_eq!(r(r#"{{println "a" 1}}"#), "a 1\n");
     assert_eq!(r(r#"{{(index .Mounts 1).Source}}"#), "/h2");
+    // Docker's `.Label "key"` style: a map field with one argument.
+    assert_eq!(
+        r(r#"{{.Config.Labels "com.x"}}|{{.Config.Labels "none"}}|"#),
+        "y||"
+    );
 }
 
 #[test]
@@ -152,6 +157,7 @@ fn errors() {
     assert!(fails("{{nosuch .Id}}").contains("function \"nosuch\" not defined"));
     assert!(fails("{{.Id.Deeper}}").contains("can't evaluate field Deeper"));
     assert!(fails("{{.Id 1}}").contains("non-function"));
+    assert!(fails("{{.Config.Labels 1 2}}").contains("non-function"));
     assert!(fails("{{index .Config.Env 5}}").contains("out of range"));
     assert!(fails("{{break}}").contains("outside"));
     assert!(fails("{{$nope}}").contains("undefined variable"));
@@ -178,6 +184,9 @@ fn list_formats() {
     );
     let f = ListFormat::parse("{{.Names}}").unwrap();
     assert_eq!(f.render(&header, &rows).unwrap(), "web\ndb\n");
+    let labelled = vec![Value::map([("Labels", Value::str("a=1,com.x=y"))])];
+    let f = ListFormat::parse(r#"{{.Label "com.x"}}/{{.Label "a"}}/{{.Label "no"}}"#).unwrap();
+    assert_eq!(f.render(&header, &labelled).unwrap(), "y/1/\n");
     let f = ListFormat::parse("json").unwrap();
     assert_eq!(
         f.render(&header, &rows[..1]).unwrap(),
