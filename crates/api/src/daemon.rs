@@ -121,6 +121,8 @@ async fn run_async(cfg: DaemonConfig) -> Result<()> {
     ecfg.log_max_size = parse_size(&cfg.log_max_size)?;
     ecfg.log_max_files = cfg.log_max_file.max(1);
     ecfg.monitor = cfg.monitor.clone();
+    ecfg.registry.insecure_registries = cfg.insecure_registries.clone();
+    ecfg.registry.mirrors = cfg.registry_mirrors.clone();
     ecfg.network = if cfg.bridge == "none" {
         None
     } else {

@@ -432,6 +432,16 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
             let rx = eng!(engine.image_save(vec![name]).await);
             http::stream(StatusCode::OK, "application/x-tar", rx)
         }
+        (&Method::POST, [rest @ .., "push"])
+            if rest.first() == Some(&"images") && rest.len() >= 2 =>
+        {
+            let name = rest[1..].join("/");
+            crate::pull::push(&engine, &name, q.get("tag"), &req).await
+        }
+        (&Method::POST, ["auth"]) => {
+            let body: berth_engine::AuthConfig = tri!(http::body_json(req).await);
+            http::json(StatusCode::OK, &eng!(engine.auth(body).await))
+        }
         (&Method::POST, [rest @ .., "tag"])
             if rest.first() == Some(&"images") && rest.len() >= 2 =>
         {

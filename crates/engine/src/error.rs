@@ -11,6 +11,9 @@ pub enum Error {
     /// 409.
     #[error("{0}")]
     Conflict(String),
+    /// 401.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 400.
     #[error("{0}")]
     Invalid(String),
@@ -37,6 +40,7 @@ impl Error {
         match self {
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
+            Error::Unauthorized(_) => 401,
             Error::Invalid(_) => 400,
             Error::NotModified => 304,
             Error::Internal { .. } | Error::Other(_) => 500,

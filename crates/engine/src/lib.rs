@@ -22,6 +22,7 @@ mod model;
 mod monitor;
 mod netfiles;
 mod network;
+mod registry;
 mod spec;
 mod stats;
 mod system;
@@ -38,6 +39,8 @@ use berth_runtime::Runtime;
 pub use archive::PathStat;
 pub use attach::{AttachOptions, Attached, Chunk};
 pub use berth_network::NetworkConfig;
+pub use berth_registry::{AuthConfig, ClientConfig as RegistryConfig};
+pub use registry::Transfer;
 pub use bollard_stubs::models;
 pub use containers::{ListOptions, WaitCondition};
 pub use error::{Error, Result};
@@ -73,6 +76,8 @@ pub struct Config {
     pub monitor: Option<PathBuf>,
     /// Bridge networking (`None`: only the `none`, `host` and `container:` modes).
     pub network: Option<berth_network::NetworkConfig>,
+    /// Registries: insecure ones, mirrors, concurrency.
+    pub registry: berth_registry::ClientConfig,
 }
 
 impl Config {
@@ -86,6 +91,7 @@ impl Config {
             log_max_files: 3,
             monitor: None,
             network: Some(berth_network::NetworkConfig::default()),
+            registry: berth_registry::ClientConfig::default(),
         }
     }
 }
@@ -121,7 +127,8 @@ pub struct Engine {
     pub(crate) monitor_exe: MonitorExe,
     pub(crate) runtime: Runtime,
     pub(crate) net: Option<Arc<berth_network::NetworkManager>>,
-    pub(crate) events: Events,
+    pub(crate) registry: Arc<berth_registry::Client>,
+    pub(crate) events: Arc<Events>,
     pub(crate) index: Mutex<Index>,
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
 }
@@ -147,6 +154,7 @@ impl Engine {
         let db = Db::open(&cfg.root.join("engine.db"))?;
         let monitor_exe = MonitorExe::load(cfg.monitor.as_deref())?;
         let runtime = Runtime::new(cfg.state.join("runtime"));
+        let registry = Arc::new(berth_registry::Client::new(cfg.registry.clone()).map_err(|e| Error::Other(berth_runtime::chain(&e)))?);
         let net = match cfg.network.clone() {
             None => None,
             Some(ncfg) => {
@@ -170,13 +178,18 @@ impl Engine {
             monitor_exe,
             runtime,
             net,
-            events: Events::default(),
+            registry,
+            events: Arc::new(Events::default()),
             index: Mutex::new(Index::default()),
             execs: Mutex::new(HashMap::new()),
             cfg,
         });
         engine.restore().await?;
         Ok(engine)
+    }
+
+    pub(crate) fn events_handle(&self) -> Arc<Events> {
+        self.events.clone()
     }
 
     pub fn config(&self) -> &Config {
