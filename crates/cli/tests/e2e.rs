@@ -1296,6 +1296,95 @@ fn networks_ls_inspect_create_rm() {
     assert_eq!(d.ok(&["network", "prune", "-f"]), "");
 }
 
+/// Polls a TCP port on 127.0.0.1 with an HTTP request until something answers (tests only).
+fn http_get(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            if s.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok() {
+                let mut out = String::new();
+                if s.read_to_string(&mut out).is_ok() && !out.is_empty() {
+                    return out;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing answered on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn published_ports_on_a_user_network() {
+    let d = daemon!();
+    let net = unique_name("pub");
+    let opt = format!("com.docker.network.bridge.name=bp{}", std::process::id());
+    let created = d.run(&[
+        "network",
+        "create",
+        "-o",
+        &opt,
+        "--subnet",
+        "10.232.0.0/24",
+        &net,
+    ]);
+    if created.code != 0 {
+        eprintln!("skipped: network create failed here: {}", created.stderr);
+        return;
+    }
+    let _guard = NetGuard {
+        d: &d,
+        name: net.clone(),
+    };
+    let web = unique_name("web");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &web,
+        "--network",
+        &net,
+        "-p",
+        "127.0.0.1::80",
+        "--expose",
+        "81",
+        "-P",
+        "busybox",
+        "sh",
+        "-c",
+        "echo served > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    // port: one mapping for 80, one random one for the exposed 81 (-P).
+    let mapped = d.ok(&["port", &web, "80"]);
+    let (ip, port) = mapped.trim().rsplit_once(':').unwrap();
+    assert_eq!(ip, "127.0.0.1");
+    let port: u16 = port.parse().unwrap();
+    let all = d.ok(&["port", &web]);
+    assert!(
+        all.contains(&format!("80/tcp -> 127.0.0.1:{port}\n")),
+        "{all}"
+    );
+    assert!(all.contains("81/tcp -> "), "{all}");
+    let row = d.ok(&[
+        "ps",
+        "--filter",
+        &format!("name={web}"),
+        "--format",
+        "{{.Ports}}",
+    ]);
+    assert!(row.contains(&format!("127.0.0.1:{port}->80/tcp")), "{row}");
+    let reply = http_get(port);
+    assert!(
+        reply.starts_with("HTTP/1.") && reply.ends_with("served\n"),
+        "{reply}"
+    );
+    d.code(&["port", &web, "82"], 1);
+    d.ok(&["rm", "-f", &web]);
+}
+
 struct NetGuard<'a> {
     d: &'a Daemon,
     name: String,
