@@ -1245,6 +1245,7 @@ fn networks_ls_inspect_create_rm() {
     let guard = NetGuard {
         d: &d,
         name: net.clone(),
+        bridge: short.clone(),
     };
     assert!(
         d.ok(&["network", "ls", "--format", "{{.Name}}"])
@@ -1321,7 +1322,8 @@ fn http_get(port: u16) -> String {
 fn published_ports_on_a_user_network() {
     let d = daemon!();
     let net = unique_name("pub");
-    let opt = format!("com.docker.network.bridge.name=bp{}", std::process::id());
+    let bridge = format!("bp{}", std::process::id());
+    let opt = format!("com.docker.network.bridge.name={bridge}");
     let created = d.run(&[
         "network",
         "create",
@@ -1338,6 +1340,7 @@ fn published_ports_on_a_user_network() {
     let _guard = NetGuard {
         d: &d,
         name: net.clone(),
+        bridge,
     };
     let web = unique_name("web");
     d.ok(&[
@@ -1388,11 +1391,36 @@ fn published_ports_on_a_user_network() {
 struct NetGuard<'a> {
     d: &'a Daemon,
     name: String,
+    /// The bridge interface the test named (`com.docker.network.bridge.name`).
+    bridge: String,
 }
 
 impl Drop for NetGuard<'_> {
     fn drop(&mut self) {
+        // Containers still attached (a failed assertion) first, then the network, then the
+        // bridge itself if the daemon left it.
+        let ids = self
+            .d
+            .run(&[
+                "network",
+                "inspect",
+                "-f",
+                "{{range $k, $v := .Containers}}{{$k}} {{end}}",
+                &self.name,
+            ])
+            .stdout;
+        for id in ids.split_whitespace() {
+            let _ = self.d.run(&["rm", "-f", id]);
+        }
         let _ = self.d.run(&["network", "rm", &self.name]);
+        if std::path::Path::new("/sys/class/net")
+            .join(&self.bridge)
+            .exists()
+        {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "delete", &self.bridge])
+                .status();
+        }
     }
 }
 
