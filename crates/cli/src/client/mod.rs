@@ -15,6 +15,13 @@ use serde_json::Value;
 
 pub use http::{ReqBody, Response, Upgraded};
 
+/// Set by `--debug` (or `BERTH_DEBUG=1`): every request and its status go to stderr.
+pub static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn debug_on() -> bool {
+    DEBUG.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The newest API version this client speaks.
 pub const MAX_API: (u32, u32) = (1, 45);
 /// The oldest daemon API this client talks to.
@@ -94,6 +101,13 @@ impl Client {
             path: self.pool.path().to_path_buf(),
             source,
         })?;
+        if debug_on() {
+            eprintln!(
+                "berth: debug: GET /_ping -> {} (API-Version {})",
+                resp.status,
+                resp.header("API-Version").unwrap_or("?")
+            );
+        }
         let server = resp.header("API-Version").and_then(parse_version);
         let _ = resp.bytes();
         let v = match server {
@@ -226,6 +240,7 @@ impl<'a> Req<'a> {
         self.client.ensure_version()?;
         let prefix = self.client.prefix.get().cloned().unwrap_or_default();
         let target = format!("{prefix}{}{}", self.path, self.query);
+        let debug = debug_on().then(|| format!("{} {target}", self.method));
         let resp = http::send(
             &self.client.pool,
             http::Request {
@@ -250,6 +265,9 @@ impl<'a> Req<'a> {
                 anyhow::Error::new(source).context("talking to the daemon")
             }
         })?;
+        if let Some(d) = debug {
+            eprintln!("berth: debug: {d} -> {}", resp.status);
+        }
         if resp.status >= 400 {
             return Err(api_error(resp).into());
         }

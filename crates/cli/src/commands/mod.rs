@@ -149,6 +149,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         print_out(&format!("berth version {}\n", env!("CARGO_PKG_VERSION")))?;
         return Ok(0);
     }
+    if cli.debug || std::env::var("BERTH_DEBUG").is_ok_and(|v| v == "1") {
+        crate::client::DEBUG.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let ctx = Ctx {
         host: cli.host,
         config_dir: cli.config.unwrap_or_else(default_config_dir),
