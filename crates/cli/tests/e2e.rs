@@ -283,6 +283,87 @@ fn detached_logs_follow_stop_restart_wait() {
     );
 }
 
+#[test]
+fn health_checks_and_restart_policies() {
+    let d = daemon!();
+    let name = unique_name("hc");
+    d.ok(&busybox_run(&[
+        "-d",
+        "--name",
+        &name,
+        "--health-cmd",
+        "test -e /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "--health-timeout",
+        "5s",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/ready; sleep 1000",
+    ]));
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Retries}}", &name]).trim(),
+        "[CMD-SHELL test -e /tmp/ready] 200000000 1"
+    );
+    d.wait_for(&name, "{{.State.Health.Status}}", "healthy");
+    let status = d.ok(&[
+        "ps",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert!(status.trim().ends_with("(healthy)"), "{status}");
+    d.ok(&["rm", "-f", &name]);
+    // on-failure:2 restarts a failing container twice, then leaves it exited.
+    let flaky = unique_name("rp");
+    d.ok(&busybox_run(&[
+        "-d",
+        "--name",
+        &flaky,
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]));
+    d.wait_for(&flaky, "{{.RestartCount}} {{.State.Status}}", "2 exited");
+    assert_eq!(d.ok(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.ExitCode}}", &flaky]).trim(), "on-failure 2 1");
+    d.ok(&["update", "--restart", "no", &flaky]);
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.RestartPolicy.Name}}",
+            &flaky
+        ])
+        .trim(),
+        "no"
+    );
+    d.ok(&["rm", &flaky]);
+    // --no-healthcheck is recorded as NONE.
+    let none = unique_name("hc");
+    d.ok(&[
+        "create",
+        "--name",
+        &none,
+        "--network",
+        "none",
+        "--no-healthcheck",
+        "busybox",
+    ]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{json .Config.Healthcheck}}", &none])
+            .trim(),
+        r#"{"Test":["NONE"]}"#
+    );
+    d.ok(&["rm", &none]);
+}
+
 /// A pty pair: the test holds the master, the child gets the slave as its terminal.
 struct Pty {
     master: std::fs::File,
