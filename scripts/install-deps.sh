@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh test     plus everything the test suite drives
 set -euo pipefail
 
-pkgs=(busybox-static libseccomp-dev pkg-config gcc libc6-dev ca-certificates curl)
+pkgs=(busybox-static libseccomp-dev pkg-config gcc libc6-dev ca-certificates curl iproute2 nftables)
 if [ "${1:-}" = "test" ]; then
   # docker.io and containerd: the runtime is tested as a drop-in under the real engines.
   pkgs+=(iproute2 nftables docker-registry skopeo apache2-utils procps util-linux docker.io containerd)

@@ -1,27 +1,47 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian machine (as root): install what is needed, build berth,
-# make a busybox bundle from Debian's busybox-static, and run a container from it, offline.
+# The main job on a fresh Debian machine (as root), offline once the build dependencies are
+# there: build berth, make a busybox image from Debian's busybox-static with `berth import`,
+# and run a container from it with `berth run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 scripts/install-deps.sh
 
-cargo build --release --locked -p berth-runtime-cli
-bin="$PWD/target/release/berth-runtime"
+cargo build --release --locked -p berth-cli -p berth-runtime-cli
+bin="$PWD/target/release"
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
+root="$work/root"
+state="$work/state"
+sock="$state/berth.sock"
+cleanup() {
+  [ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+  ip link delete berthdemo0 2>/dev/null || true
+  nft delete table ip berth_demo 2>/dev/null || true
+  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+  for d in /sys/fs/cgroup/berth-demo /sys/fs/cgroup/*/berth-demo; do
+    [ -d "$d" ] && rmdir "$d" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+# An image made here, from the host's busybox: a root filesystem tar, imported.
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
 cp /bin/busybox "$work/rootfs/bin/"
 for applet in $(/bin/busybox --list); do
   [ "$applet" = busybox ] || ln -sf busybox "$work/rootfs/bin/$applet"
 done
 echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
+echo "root:x:0:" > "$work/rootfs/etc/group"
+tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 
-"$bin" spec --bundle "$work"
-# No terminal (this may run without one), and something to say.
-sed -i 's/"terminal": true/"terminal": false/' "$work/config.json"
-sed -i 's|"sh"|"sh", "-c", "echo Hello from a berth container: host $(hostname), pid $$, user $(id -un)"|' "$work/config.json"
-sed -i 's|"namespaces": \[|"cgroupsPath": "berth-demo-'$$'", "namespaces": [|' "$work/config.json"
+"$bin/berth" daemon --root "$root" --state "$state" -H "unix://$sock" \
+  --bridge berthdemo0 --nft-table berth_demo --cgroup-parent berth-demo >"$work/daemon.log" 2>&1 &
+daemon=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 
-"$bin" --root /run/berth-runtime run --bundle "$work" "berth-demo-$$"
+B=("$bin/berth" -H "unix://$sock")
+"${B[@]}" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" busybox:demo
+"${B[@]}" images
+"${B[@]}" run --rm busybox:demo sh -c 'echo "Hello from a berth container: host $(hostname), $(id -un), address $(ip -4 -o addr show eth0 | awk "{print \$4}")"'
