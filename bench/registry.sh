@@ -11,6 +11,11 @@
 # The image: bench/make-large-image.sh (debootstrap minbase + 40 MB random + 5000 small
 # files: ~300 MB unpacked, ~180 MB gzip). Every run starts after `sync`; nothing else should
 # run on the machine meanwhile. Prints medians and ratios (peer / berth).
+# Storage: every engine's root and the registry's storage live on a tmpfs of their own by
+# default (BENCH_FS=tmpfs), so the figures compare the engines, not the state of a shared
+# disk: on a busy ext4, inode allocation after mass deletions (ext4's recently_deleted scan)
+# dominated and varied 1-8 s from run to run for every engine. BENCH_FS=disk puts them in
+# /var/tmp instead.
 # Run as root: bench/registry.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +31,9 @@ cargo build --release -q -p berth-registry --example regctl
 regctl="$PWD/target/release/examples/regctl"
 
 work=$(mktemp -d /var/tmp/berth-regbench.XXXXXX)
+data="$work/fs"
+mkdir -p "$data"
+if [ "${BENCH_FS:-tmpfs}" = tmpfs ]; then mount -t tmpfs -o size=12g berth-regbench "$data"; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 REG=127.0.0.1:$port
 dockerd_pid=""
@@ -48,7 +56,7 @@ log:
     disabled: true
 storage:
   filesystem:
-    rootdirectory: $work/registry-storage
+    rootdirectory: $data/registry-storage
   delete:
     enabled: true
 http:
@@ -61,7 +69,7 @@ if [ -f $work/registry.pid ]; then
   kill \$(cat $work/registry.pid) 2>/dev/null
   while kill -0 \$(cat $work/registry.pid) 2>/dev/null; do sleep 0.05; done
 fi
-[ "\$1" = reset ] && rm -rf $work/registry-storage
+[ "\$1" = reset ] && rm -rf $data/registry-storage
 setsid docker-registry serve $work/config.yml >>$work/registry.log 2>&1 < /dev/null &
 echo \$! > $work/registry.pid
 for i in \$(seq 200); do curl -sf -o /dev/null http://$REG/v2/ && exit 0; sleep 0.05; done
@@ -77,7 +85,7 @@ skopeo --insecure-policy copy -q --dest-tls-verify=false "oci-archive:$CACHE/lar
 have_docker=0
 if command -v dockerd >/dev/null && command -v docker >/dev/null; then
   mkdir -p "$work/docker"
-  dockerd --data-root "$work/docker/data" --exec-root "$work/docker/exec" --pidfile "$work/docker/docker.pid" \
+  dockerd --data-root "$data/docker" --exec-root "$work/docker/exec" --pidfile "$work/docker/docker.pid" \
     -H "unix://$work/docker/docker.sock" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
     >"$work/docker/dockerd.log" 2>&1 &
   dockerd_pid=$!
@@ -86,7 +94,7 @@ if command -v dockerd >/dev/null && command -v docker >/dev/null; then
   [ "$have_docker" = 1 ] || echo "leaving out docker: dockerd did not start (see $work/docker/dockerd.log)"
 fi
 have_podman=0
-podman_opts=(--root "$work/podman/root" --runroot "$work/podman/run" --storage-driver overlay --cgroup-manager cgroupfs --events-backend file)
+podman_opts=(--root "$data/podman" --runroot "$work/podman/run" --storage-driver overlay --cgroup-manager cgroupfs --events-backend file)
 if command -v podman >/dev/null; then
   mkdir -p "$work/podman"
   printf '[containers]\ndefault_ulimits = ["nofile=1024:1024"]\n' >"$work/podman/containers.conf"
@@ -98,22 +106,22 @@ if command -v podman >/dev/null; then
   fi
 fi
 
-echo "kernel $(uname -r), $(nproc) cores; image: $(du -m "$CACHE/large.oci.tar" | cut -f1) MB gzip archive, $runs runs each"
-rmroot='for m in $(grep -o " '"$work"'/berth[^ ]*" /proc/self/mountinfo | sort -r); do umount -l $m; done; rm -rf '"$work"'/berth-root'
-cmds=(-n "berth pull" --prepare "$rmroot; sync" "$regctl --root $work/berth-root --quiet pull $REG/bench/large:1")
-cmds+=(-n "skopeo copy to dir (floor)" --prepare "rm -rf $work/skopeo-dir; sync" "skopeo --insecure-policy copy -q --src-tls-verify=false docker://$REG/bench/large:1 dir:$work/skopeo-dir")
+echo "storage: ${BENCH_FS:-tmpfs}; kernel $(uname -r), $(nproc) cores; image: $(du -m "$CACHE/large.oci.tar" | cut -f1) MB gzip archive, $runs runs each"
+rmroot='for m in $(grep -o " '"$data"'/berth[^ ]*" /proc/self/mountinfo | sort -r); do umount -l $m; done; rm -rf '"$data"'/berth-root'
+cmds=(-n "berth pull" --prepare "$rmroot; sync" "$regctl --root $data/berth-root --quiet pull $REG/bench/large:1")
+cmds+=(-n "skopeo copy to dir (floor)" --prepare "rm -rf $data/skopeo-dir; sync" "skopeo --insecure-policy copy -q --src-tls-verify=false docker://$REG/bench/large:1 dir:$data/skopeo-dir")
 [ "$have_docker" = 1 ] && cmds+=(-n "docker pull" --prepare "docker rmi -f $REG/bench/large:1 >/dev/null 2>&1; sync" "docker pull -q $REG/bench/large:1")
 [ "$have_podman" = 1 ] && cmds+=(-n "podman pull" --prepare "podman ${podman_opts[*]} rmi -af >/dev/null 2>&1; sync" "podman ${podman_opts[*]} pull -q --tls-verify=false $REG/bench/large:1")
 hyperfine --runs "$runs" --export-json "$work/pull.json" "${cmds[@]}" >"$work/pull.txt" 2>&1 || { cat "$work/pull.txt"; exit 1; }
 
 # Push: the image as docker load has it (plain tar layers).
-rmpush='for m in $(grep -o " '"$work"'/push[^ ]*" /proc/self/mountinfo | sort -r); do umount -l $m; done; rm -rf '"$work"'/push-root'
-loadpush="$rmpush; $regctl --root $work/push-root load $CACHE/large.docker.tar $REG/bench/pushed:1 >/dev/null"
-cmds=(-n "berth push" --prepare "$work/registry.sh reset && $loadpush && sync" "$regctl --root $work/push-root --quiet push $REG/bench/pushed:1")
+rmpush='for m in $(grep -o " '"$data"'/push[^ ]*" /proc/self/mountinfo | sort -r); do umount -l $m; done; rm -rf '"$data"'/push-root'
+loadpush="$rmpush; $regctl --root $data/push-root load $CACHE/large.docker.tar $REG/bench/pushed:1 >/dev/null"
+cmds=(-n "berth push" --prepare "$work/registry.sh reset && $loadpush && sync" "$regctl --root $data/push-root --quiet push $REG/bench/pushed:1")
 # The same store again: its compressed blobs are cached from the previous push.
-cmds+=(-n "berth push (compressed cached)" --prepare "$work/registry.sh reset && sync" "$regctl --root $work/push-root --quiet push $REG/bench/pushed:1")
-skopeo --insecure-policy copy -q --src-tls-verify=false "docker://$REG/bench/large:1" "dir:$work/push-dir"
-cmds+=(-n "skopeo copy from dir (floor)" --prepare "$work/registry.sh reset && sync" "skopeo --insecure-policy copy -q --dest-tls-verify=false dir:$work/push-dir docker://$REG/bench/floor:1")
+cmds+=(-n "berth push (compressed cached)" --prepare "$work/registry.sh reset && sync" "$regctl --root $data/push-root --quiet push $REG/bench/pushed:1")
+skopeo --insecure-policy copy -q --src-tls-verify=false "docker://$REG/bench/large:1" "dir:$data/push-dir"
+cmds+=(-n "skopeo copy from dir (floor)" --prepare "$work/registry.sh reset && sync" "skopeo --insecure-policy copy -q --dest-tls-verify=false dir:$data/push-dir docker://$REG/bench/floor:1")
 if [ "$have_docker" = 1 ]; then
   docker load -q -i "$CACHE/large.docker.tar" >/dev/null
   docker tag bench/large:1 "$REG/bench/pushed:1"
