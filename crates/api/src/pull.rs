@@ -13,7 +13,11 @@ use crate::http::{self, Resp};
 
 /// The credentials the client sent, if any.
 pub fn registry_auth<B>(req: &Request<B>) -> Result<Option<AuthConfig>, Resp> {
-    match req.headers().get("X-Registry-Auth").and_then(|v| v.to_str().ok()) {
+    match req
+        .headers()
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+    {
         None => Ok(None),
         Some(v) => AuthConfig::from_header(v).map_err(|e| http::bad_request(e.to_string())),
     }
@@ -32,7 +36,13 @@ fn stream_lines(mut lines: mpsc::Receiver<String>) -> Resp {
     http::stream(StatusCode::OK, "application/json", rx)
 }
 
-pub async fn pull(engine: &Arc<Engine>, image: &str, tag: Option<&str>, platform: Option<&str>, req: Request<Incoming>) -> Resp {
+pub async fn pull(
+    engine: &Arc<Engine>,
+    image: &str,
+    tag: Option<&str>,
+    platform: Option<&str>,
+    req: Request<Incoming>,
+) -> Resp {
     if image.is_empty() {
         return http::bad_request("fromImage or fromSrc is required");
     }
@@ -52,7 +62,12 @@ pub async fn pull(engine: &Arc<Engine>, image: &str, tag: Option<&str>, platform
     }
 }
 
-pub async fn push(engine: &Arc<Engine>, name: &str, tag: Option<&str>, req: &Request<Incoming>) -> Resp {
+pub async fn push(
+    engine: &Arc<Engine>,
+    name: &str,
+    tag: Option<&str>,
+    req: &Request<Incoming>,
+) -> Resp {
     let auth = match registry_auth(req) {
         Ok(a) => a,
         Err(r) => return r,

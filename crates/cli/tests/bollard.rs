@@ -8,8 +8,8 @@ mod common;
 use bollard::Docker;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListImagesOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    WaitContainerOptions,
+    CreateContainerOptionsBuilder, ListImagesOptions, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 
@@ -18,32 +18,59 @@ use common::*;
 #[test]
 fn bollard_drives_berth() {
     let Some(d) = start_berth() else { return };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let docker = Docker::connect_with_unix(d.socket.to_str().unwrap(), 60, bollard::API_DEFAULT_VERSION)
-            .unwrap()
-            .negotiate_version()
-            .await
-            .unwrap();
+        let docker =
+            Docker::connect_with_unix(d.socket.to_str().unwrap(), 60, bollard::API_DEFAULT_VERSION)
+                .unwrap()
+                .negotiate_version()
+                .await
+                .unwrap();
         let version = docker.version().await.unwrap();
         assert_eq!(version.api_version.as_deref(), Some("1.45"));
         let images = docker.list_images(None::<ListImagesOptions>).await.unwrap();
-        assert!(images.iter().any(|i| i.repo_tags.iter().any(|t| t == "busybox:latest")));
+        assert!(
+            images
+                .iter()
+                .any(|i| i.repo_tags.iter().any(|t| t == "busybox:latest"))
+        );
 
         let name = unique_name("bl");
         let body = ContainerCreateBody {
             image: Some("busybox".into()),
-            cmd: Some(vec!["sh".into(), "-c".into(), "echo from-bollard; exit 6".into()]),
-            host_config: Some(bollard::models::HostConfig { network_mode: Some("none".into()), ..Default::default() }),
+            cmd: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                "echo from-bollard; exit 6".into(),
+            ]),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let created = docker
-            .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+                body,
+            )
             .await
             .unwrap();
-        docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await.unwrap();
+        docker
+            .start_container(
+                &created.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .unwrap();
         // wait reports a non-zero exit as an error carrying the code.
-        let waited: Vec<_> = docker.wait_container(&created.id, None::<WaitContainerOptions>).collect().await;
+        let waited: Vec<_> = docker
+            .wait_container(&created.id, None::<WaitContainerOptions>)
+            .collect()
+            .await;
         let code = match &waited[0] {
             Ok(r) => r.status_code,
             Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => *code,
@@ -51,19 +78,44 @@ fn bollard_drives_berth() {
         };
         assert_eq!(code, 6);
         let logs: Vec<_> = docker
-            .logs(&created.id, Some(LogsOptionsBuilder::default().stdout(true).stderr(true).build()))
+            .logs(
+                &created.id,
+                Some(
+                    LogsOptionsBuilder::default()
+                        .stdout(true)
+                        .stderr(true)
+                        .build(),
+                ),
+            )
             .collect()
             .await;
         let text: String = logs.into_iter().map(|l| l.unwrap().to_string()).collect();
         assert_eq!(text, "from-bollard\n");
-        let info = docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>).await.unwrap();
-        assert_eq!(info.state.unwrap().exit_code, Some(6));
-        docker
-            .remove_container(&name, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
+        let info = docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
             .await
             .unwrap();
-        match docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>).await {
-            Err(bollard::errors::Error::DockerResponseServerError { status_code, .. }) => assert_eq!(status_code, 404),
+        assert_eq!(info.state.unwrap().exit_code, Some(6));
+        docker
+            .remove_container(
+                &name,
+                Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+            )
+            .await
+            .unwrap();
+        match docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        {
+            Err(bollard::errors::Error::DockerResponseServerError { status_code, .. }) => {
+                assert_eq!(status_code, 404)
+            }
             other => panic!("inspect of a removed container: {other:?}"),
         }
     });

@@ -126,6 +126,7 @@ impl Engine {
         detach_sequence(opts.detach_keys.as_deref())?;
         let c = e.rec.lock().await;
         let tty = c.config.tty.unwrap_or(false);
+        let close_stdin = c.config.stdin_once.unwrap_or(false) && !tty;
         let with_stdin = opts.stdin && c.config.open_stdin.unwrap_or(false);
         let (out_tx, out_rx) = mpsc::channel::<Chunk>(64);
         let (in_tx, in_rx) = if with_stdin {
@@ -170,7 +171,7 @@ impl Engine {
             Status::Running | Status::Paused => {
                 let state_dir = self.state_dir(&id);
                 drop(c);
-                connect(self, &state_dir, pending, tty).await;
+                connect(self, &state_dir, pending, close_stdin).await;
             }
             Status::Created | Status::Restarting => {
                 if let Ok(mut p) = e.pending.lock() {
@@ -219,7 +220,7 @@ pub(crate) async fn connect(
     _engine: &Arc<Engine>,
     state_dir: &std::path::Path,
     p: Pending,
-    _tty: bool,
+    close_stdin: bool,
 ) {
     let mut conn = match Conn::connect(state_dir).await {
         Ok(c) => c,
@@ -241,16 +242,21 @@ pub(crate) async fn connect(
         _ => return,
     }
     let keys = detach_sequence(p.opts.detach_keys.as_deref()).unwrap_or_default();
-    relay(conn, p.out, p.input, keys, None);
+    relay(conn, p.out, p.input, keys, close_stdin, None);
 }
 
 /// Moves bytes between a monitor connection and the API's channels. `exit` gets the exit
 /// code when the monitor reports one (exec).
+///
+/// When the input ends, `close_stdin` closes the process's stdin (Docker's `StdinOnce`
+/// without a tty, and exec without a tty); otherwise the end of input ends the attach and
+/// the process keeps its stdin, as a detach does.
 pub(crate) fn relay(
     conn: Conn,
     out: mpsc::Sender<Chunk>,
     input: Option<mpsc::Receiver<Bytes>>,
     detach_keys: Vec<u8>,
+    close_stdin: bool,
     exit: Option<oneshot::Sender<i32>>,
 ) {
     let (mut rd, mut wr) = conn.stream.into_split();
@@ -277,6 +283,10 @@ pub(crate) fn relay(
                     let _ = detach_tx.send(());
                     return;
                 }
+            }
+            if !close_stdin {
+                let _ = detach_tx.send(());
+                return;
             }
             let mut frame = Vec::new();
             let _ = proto::write_frame(&mut frame, proto::CLOSE_STDIN, &[]);

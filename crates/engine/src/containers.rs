@@ -13,7 +13,7 @@ use bollard_stubs::models::{
     ContainerSummaryHostConfig, ContainerSummaryStateEnum, ContainerTopResponse,
     ContainerUpdateBody, ContainerUpdateResponse, ContainerWaitExitError, ContainerWaitResponse,
     EventMessageTypeEnum, FilesystemChange, Health, HealthStatusEnum, HealthcheckResult,
-    HostConfig, MountPoint, PortBinding, RestartPolicyNameEnum,
+    HostConfig, MountPoint, PortBinding, PortSummary, RestartPolicyNameEnum,
 };
 
 use crate::error::{Error, Result};
@@ -667,7 +667,9 @@ impl Engine {
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
         for p in pending {
-            crate::attach::connect(self, &state_dir, p, c.config.tty.unwrap_or(false)).await;
+            let close_stdin =
+                c.config.stdin_once.unwrap_or(false) && !c.config.tty.unwrap_or(false);
+            crate::attach::connect(self, &state_dir, p, close_stdin).await;
         }
         match monitor::call(&state_dir, &Request::Start).await? {
             Reply::Started { .. } => {}
@@ -1413,6 +1415,11 @@ impl Engine {
             all.push(e.rec.lock().await.clone());
         }
         all.sort_by(|a, b| b.created.cmp(&a.created));
+        let published = self
+            .net
+            .as_ref()
+            .and_then(|n| n.all_ports().ok())
+            .unwrap_or_default();
         let mut out = Vec::new();
         for c in all {
             if !opts.all
@@ -1424,7 +1431,8 @@ impl Engine {
             if !list_filters_match(&c, &opts.filters) {
                 continue;
             }
-            out.push(self.summary_of(&c, opts.size));
+            let ports = published.get(&c.id).map(Vec::as_slice).unwrap_or(&[]);
+            out.push(self.summary_of(&c, ports, opts.size));
             if opts.limit.is_some_and(|l| l > 0 && out.len() >= l) {
                 break;
             }
@@ -1432,35 +1440,50 @@ impl Engine {
         Ok(out)
     }
 
-    fn summary_of(&self, c: &Container, size: bool) -> ContainerSummary {
+    fn summary_of(
+        &self,
+        c: &Container,
+        published: &[berth_network::PortMapping],
+        size: bool,
+    ) -> ContainerSummary {
         let status_text = status_text(&c.state);
         let mut command = c.path.clone();
         for a in &c.args {
             command.push(' ');
             command.push_str(a);
         }
-        let ports = c
-            .host_config
-            .port_bindings
+        // Docker's list: the host ports actually bound (a random port shows its number),
+        // then each exposed port with no binding, private side only.
+        let mut ports: Vec<PortSummary> = published
             .iter()
-            .flatten()
-            .flat_map(|(k, v)| {
-                let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
-                let private: u16 = port.parse().unwrap_or(0);
-                v.iter()
-                    .flatten()
-                    .map(move |b: &PortBinding| bollard_stubs::models::PortSummary {
-                        ip: b
-                            .host_ip
-                            .clone()
-                            .filter(|i| !i.is_empty())
-                            .or_else(|| Some("0.0.0.0".into())),
-                        private_port: private,
-                        public_port: b.host_port.as_deref().and_then(|p| p.parse().ok()),
-                        typ: proto.parse().ok(),
-                    })
+            .map(|p| PortSummary {
+                ip: Some(
+                    p.host_ip
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "0.0.0.0".into()),
+                ),
+                private_port: p.container_port,
+                public_port: Some(p.host_port),
+                typ: p.proto.as_str().parse().ok(),
             })
             .collect();
+        for k in c.config.exposed_ports.iter().flatten() {
+            let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+            let Ok(private) = port.parse::<u16>() else {
+                continue;
+            };
+            let bound = published
+                .iter()
+                .any(|p| p.container_port == private && p.proto.as_str() == proto);
+            if !bound {
+                ports.push(PortSummary {
+                    ip: None,
+                    private_port: private,
+                    public_port: None,
+                    typ: proto.parse().ok(),
+                });
+            }
+        }
         ContainerSummary {
             id: Some(c.id.clone()),
             names: Some(vec![format!("/{}", c.name)]),

@@ -207,6 +207,7 @@ impl Engine {
             out_tx,
             in_rx,
             if tty { keys } else { vec![] },
+            !tty,
             Some(exit_tx),
         );
         let e2 = entry.clone();

@@ -40,13 +40,13 @@ pub use archive::PathStat;
 pub use attach::{AttachOptions, Attached, Chunk};
 pub use berth_network::NetworkConfig;
 pub use berth_registry::{AuthConfig, ClientConfig as RegistryConfig};
-pub use registry::Transfer;
 pub use bollard_stubs::models;
 pub use containers::{ListOptions, WaitCondition};
 pub use error::{Error, Result};
 pub use events::EventFilter;
 pub use exec::ExecStartOptions;
 pub use logs::{LogLine, LogsOptions};
+pub use registry::Transfer;
 
 use crate::db::Db;
 use crate::events::Events;
@@ -131,6 +131,36 @@ pub struct Engine {
     pub(crate) events: Arc<Events>,
     pub(crate) index: Mutex<Index>,
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
+    /// Held for the engine's life: see [`lock_dir`].
+    _locks: Vec<std::fs::File>,
+}
+
+/// Takes `dir/berth.lock` for this process (an `flock`, released by the kernel when the
+/// process ends, even on `kill -9`) and writes our pid in it; another holder is an error.
+fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("berth.lock");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::internal(format!("open {}", path.display()), e))?;
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut holder = String::new();
+        let _ = f.read_to_string(&mut holder);
+        return Err(Error::Conflict(format!(
+            "{} is in use by another berth daemon (pid {}): stop it, or give this one its own \
+             --root and --state",
+            dir.display(),
+            holder.trim()
+        )));
+    }
+    let _ = f.set_len(0);
+    let _ = f.rewind();
+    let _ = write!(f, "{}", std::process::id());
+    Ok(f)
 }
 
 impl Engine {
@@ -140,6 +170,8 @@ impl Engine {
             std::fs::create_dir_all(d)
                 .map_err(|e| Error::internal(format!("create {}", d.display()), e))?;
         }
+        // One daemon per root and per state directory: a second one would corrupt both.
+        let locks = vec![lock_dir(&cfg.root)?, lock_dir(&cfg.state)?];
         for d in [
             cfg.root.join("containers"),
             cfg.root.join("volumes"),
@@ -154,7 +186,10 @@ impl Engine {
         let db = Db::open(&cfg.root.join("engine.db"))?;
         let monitor_exe = MonitorExe::load(cfg.monitor.as_deref())?;
         let runtime = Runtime::new(cfg.state.join("runtime"));
-        let registry = Arc::new(berth_registry::Client::new(cfg.registry.clone()).map_err(|e| Error::Other(berth_runtime::chain(&e)))?);
+        let registry = Arc::new(
+            berth_registry::Client::new(cfg.registry.clone())
+                .map_err(|e| Error::Other(berth_runtime::chain(&e)))?,
+        );
         let net = match cfg.network.clone() {
             None => None,
             Some(ncfg) => {
@@ -173,6 +208,7 @@ impl Engine {
             }
         };
         let engine = Arc::new(Engine {
+            _locks: locks,
             db,
             images: Arc::new(images),
             monitor_exe,
@@ -206,5 +242,23 @@ impl Engine {
 
     pub(crate) fn rootfs(&self, id: &str) -> PathBuf {
         self.container_dir(id).join("rootfs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_of_a_directory_is_refused_and_told_who_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_dir(dir.path()).unwrap();
+        let err = lock_dir(dir.path()).unwrap_err().message();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        lock_dir(dir.path()).unwrap();
     }
 }

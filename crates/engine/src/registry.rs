@@ -6,14 +6,16 @@ use berth_registry::{AuthConfig, ProgressEvent, RegistryError};
 use bollard_stubs::models::EventMessageTypeEnum;
 use tokio::sync::mpsc;
 
-use crate::error::{Error, Result};
 use crate::Engine;
+use crate::error::{Error, Result};
 
 impl From<RegistryError> for Error {
     fn from(e: RegistryError) -> Error {
         let msg = berth_runtime::chain(&e);
         match &e {
-            RegistryError::ManifestUnknown { .. } | RegistryError::NameUnknown { .. } => Error::NotFound(msg),
+            RegistryError::ManifestUnknown { .. } | RegistryError::NameUnknown { .. } => {
+                Error::NotFound(msg)
+            }
             _ if e.is_auth() => Error::Unauthorized(msg),
             _ => Error::Other(msg),
         }
@@ -27,7 +29,8 @@ pub struct Transfer {
 }
 
 fn parse_ref(s: &str) -> Result<berth_image::Reference> {
-    berth_image::Reference::parse(s).map_err(|e| Error::Invalid(format!("invalid reference format: {e}")))
+    berth_image::Reference::parse(s)
+        .map_err(|e| Error::Invalid(format!("invalid reference format: {e}")))
 }
 
 fn error_line(e: &Error) -> String {
@@ -36,11 +39,19 @@ fn error_line(e: &Error) -> String {
 
 impl Engine {
     /// Starts a pull; fails at once (with a status) if it fails before any progress.
-    pub async fn image_pull(&self, reference: &str, platform: Option<&str>, auth: Option<AuthConfig>) -> Result<Transfer> {
+    pub async fn image_pull(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        auth: Option<AuthConfig>,
+    ) -> Result<Transfer> {
         let r = parse_ref(reference)?;
         let platform = platform
             .filter(|p| !p.is_empty())
-            .map(|p| berth_registry::manifest::parse_platform(p).map_err(|e| Error::Invalid(berth_runtime::chain(&e))))
+            .map(|p| {
+                berth_registry::manifest::parse_platform(p)
+                    .map_err(|e| Error::Invalid(berth_runtime::chain(&e)))
+            })
             .transpose()?;
         let client = self.registry.clone();
         let store = self.images.clone();
@@ -50,19 +61,33 @@ impl Engine {
         let task = tokio::spawn(async move {
             let res = client.pull(store, &r, platform, auth, ptx).await;
             if let Ok(p) = &res {
-                events.emit(EventMessageTypeEnum::IMAGE, "pull", &p.reference.familiar(), HashMap::from([("name".into(), name)]));
+                events.emit(
+                    EventMessageTypeEnum::IMAGE,
+                    "pull",
+                    &p.reference.familiar(),
+                    HashMap::from([("name".into(), name)]),
+                );
             }
             res
         });
         self.stream_transfer(task, prx).await
     }
 
-    pub async fn image_push(&self, name: &str, tag: Option<&str>, auth: Option<AuthConfig>) -> Result<Transfer> {
+    pub async fn image_push(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        auth: Option<AuthConfig>,
+    ) -> Result<Transfer> {
         let full = match tag.filter(|t| !t.is_empty()) {
             Some(t) => format!("{name}:{t}"),
             None => name.to_string(),
         };
-        self.images.resolve(&full).map_err(|_| Error::NotFound(format!("An image does not exist locally with the tag: {full}")))?;
+        self.images.resolve(&full).map_err(|_| {
+            Error::NotFound(format!(
+                "An image does not exist locally with the tag: {full}"
+            ))
+        })?;
         let r = parse_ref(&full)?;
         let client = self.registry.clone();
         let store = self.images.clone();
@@ -71,7 +96,12 @@ impl Engine {
         let task = tokio::spawn(async move {
             let res = client.push(store, &r, auth, ptx).await;
             if res.is_ok() {
-                events.emit(EventMessageTypeEnum::IMAGE, "push", &r.familiar(), HashMap::new());
+                events.emit(
+                    EventMessageTypeEnum::IMAGE,
+                    "push",
+                    &r.familiar(),
+                    HashMap::new(),
+                );
             }
             res
         });
@@ -120,6 +150,8 @@ impl Engine {
     /// `POST /auth`: checks credentials with the registry.
     pub async fn auth(&self, auth: AuthConfig) -> Result<serde_json::Value> {
         let r = self.registry.login(&auth).await?;
-        Ok(serde_json::json!({"Status": r.status, "IdentityToken": r.identity_token.unwrap_or_default()}))
+        Ok(
+            serde_json::json!({"Status": r.status, "IdentityToken": r.identity_token.unwrap_or_default()}),
+        )
     }
 }

@@ -836,7 +836,9 @@ impl Monitor {
         }
         let c = self.clients.remove(i);
         if let Role::Attach { stdin: true, .. } = c.role {
-            if self.cfg.stdin_once {
+            // Docker's rule: the last of a StdinOnce attach closes the container's stdin,
+            // unless it has a tty (leaving a terminal, or detaching from it, keeps it open).
+            if self.cfg.stdin_once && !self.cfg.tty {
                 self.close_container_stdin();
             }
         }

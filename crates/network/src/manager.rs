@@ -8,7 +8,7 @@
 //! The manager works on the network namespace of the thread that opened it: call it from
 //! threads in that namespace (the daemon's threads all are).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -915,6 +915,15 @@ impl NetworkManager {
             self.apply_ports(&mut inner)?;
         }
         Ok(())
+    }
+
+    /// Every published port, by container id (one read of the store, for listings).
+    pub fn all_ports(&self) -> Result<HashMap<String, Vec<PortMapping>>> {
+        let mut out: HashMap<String, Vec<PortMapping>> = HashMap::new();
+        for p in self.lock().store.ports()? {
+            out.entry(p.container_id).or_default().push(p.mapping);
+        }
+        Ok(out)
     }
 
     /// A container's published ports.
