@@ -126,9 +126,11 @@ async fn run_async(cfg: DaemonConfig) -> Result<()> {
     ecfg.network = if cfg.bridge == "none" {
         None
     } else {
-        let mut n = berth_engine::NetworkConfig::default();
-        n.default_bridge = cfg.bridge.clone();
-        n.table = cfg.nft_table.clone();
+        let mut n = berth_engine::NetworkConfig {
+            default_bridge: cfg.bridge.clone(),
+            table: cfg.nft_table.clone(),
+            ..Default::default()
+        };
         if let Some(p) = &cfg.link_prefix {
             n.bridge_prefix = format!("{p}b");
             n.veth_prefix = format!("{p}v");

@@ -61,12 +61,6 @@ pub fn status(status: StatusCode) -> Resp {
         .unwrap_or_else(|_| Response::new(empty()))
 }
 
-pub fn text(status: StatusCode, t: &'static str) -> Resp {
-    base(status)
-        .header("Content-Type", "text/plain; charset=utf-8")
-        .body(full(t))
-        .unwrap_or_else(|_| Response::new(empty()))
-}
 
 pub fn error(e: &Error) -> Resp {
     let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -2,6 +2,10 @@
 //! on a unix socket, each route a thin mapping onto `berth-engine`; and [`daemon::run`],
 //! the `berth daemon` main.
 
+// A handler's early return is a ready HTTP response (`Result<_, Resp>` with `?`): it is made
+// once per failed request, so its size does not matter and boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod daemon;
 mod hijack;
 mod http;

@@ -23,11 +23,11 @@ fn segments(path: &str) -> Result<Vec<String>, Resp> {
     let mut segs: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .collect();
-    if let Some(first) = segs.first() {
-        if let Some(v) = first.strip_prefix('v') {
-            if v.split('.').all(|p| p.chars().all(|c| c.is_ascii_digit())) && v.contains('.') {
+    if let Some(first) = segs.first()
+        && let Some(v) = first.strip_prefix('v')
+            && v.split('.').all(|p| p.chars().all(|c| c.is_ascii_digit())) && v.contains('.') {
                 let minor: u32 = v
                     .split('.')
                     .nth(1)
@@ -47,8 +47,6 @@ fn segments(path: &str) -> Result<Vec<String>, Resp> {
                 let _ = max_minor;
                 segs.remove(0);
             }
-        }
-    }
     Ok(segs)
 }
 
@@ -57,13 +55,12 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+        if b[i] == b'%' && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(v);
                 i += 3;
                 continue;
             }
-        }
         out.push(b[i]);
         i += 1;
     }

@@ -13,7 +13,7 @@ use bollard_stubs::models::{
     ContainerSummaryHostConfig, ContainerSummaryStateEnum, ContainerTopResponse,
     ContainerUpdateBody, ContainerUpdateResponse, ContainerWaitExitError, ContainerWaitResponse,
     EventMessageTypeEnum, FilesystemChange, Health, HealthStatusEnum, HealthcheckResult,
-    HostConfig, MountPoint, PortBinding, PortSummary, RestartPolicyNameEnum,
+    HostConfig, MountPoint, PortSummary, RestartPolicyNameEnum,
 };
 
 use crate::error::{Error, Result};
@@ -222,7 +222,6 @@ fn merge_config(
             .or_else(|| image.stop_signal.clone()),
         stop_timeout: body.stop_timeout,
         shell: None,
-        ..Default::default()
     }
 }
 
@@ -286,11 +285,10 @@ impl Engine {
         if let Some(e) = idx.by_id.get(key) {
             return Ok((key.to_string(), e.clone()));
         }
-        if let Some(id) = idx.by_name.get(key) {
-            if let Some(e) = idx.by_id.get(id) {
+        if let Some(id) = idx.by_name.get(key)
+            && let Some(e) = idx.by_id.get(id) {
                 return Ok((id.clone(), e.clone()));
             }
-        }
         let matches: Vec<&String> = idx.by_id.keys().filter(|id| id.starts_with(key)).collect();
         match matches.as_slice() {
             [one] if !key.is_empty() => Ok(((*one).clone(), idx.by_id[*one].clone())),
@@ -787,11 +785,10 @@ impl Engine {
         c.state.finished_at = st.finished_at.clone();
         c.state.pid = 0;
         c.state.monitor_pid = 0;
-        if let Some(h) = &mut c.state.health {
-            if h.status == "starting" {
+        if let Some(h) = &mut c.state.health
+            && h.status == "starting" {
                 h.status = "unhealthy".into();
             }
-        }
         let restart = self.should_restart(&c);
         if restart {
             c.state.status = Status::Restarting;
@@ -827,11 +824,10 @@ impl Engine {
                     Engine::publish(&entry, &c);
                 }
             });
-        } else if auto_remove {
-            if let Err(err) = self.container_remove(id, true, true).await {
+        } else if auto_remove
+            && let Err(err) = self.container_remove(id, true, true).await {
                 tracing::warn!(container = %id, error = %err.message(), "auto-remove");
             }
-        }
     }
 
     fn should_restart(&self, c: &Container) -> bool {
@@ -1040,9 +1036,7 @@ impl Engine {
                 .lock()
                 .map_err(|_| Error::Other("index poisoned".into()))?;
             if c.name == new_name {
-                return Err(Error::Invalid(format!(
-                    "Renaming a container with the same name as its current name"
-                )));
+                return Err(Error::Invalid("Renaming a container with the same name as its current name".to_string()));
             }
             if let Some(other) = idx.by_name.get(&new_name) {
                 return Err(Error::Conflict(format!(
@@ -1197,14 +1191,13 @@ impl Engine {
                     "removal of container {id} is already in progress"
                 )));
             }
-            if c.state.status.is_live() || c.state.status == Status::Restarting {
-                if !force {
+            if (c.state.status.is_live() || c.state.status == Status::Restarting)
+                && !force {
                     return Err(Error::Conflict(format!(
                         "You cannot remove a {} container {id}. Stop the container before attempting removal or force remove",
                         c.state.status.as_str()
                     )));
                 }
-            }
         }
         // Stop it (without holding the lock: the exit handler takes it).
         let live = e.rec.lock().await.state.status.is_live();
@@ -1246,11 +1239,10 @@ impl Engine {
         let _ = std::fs::remove_dir_all(self.state_dir(&id));
         if volumes {
             for m in &c.mounts {
-                if let Some(name) = &m.name {
-                    if self.volume_is_anonymous(name) {
+                if let Some(name) = &m.name
+                    && self.volume_is_anonymous(name) {
                         let _ = self.volume_remove_unchecked(name);
                     }
-                }
             }
         }
         self.db.delete_container(&id)?;
@@ -1598,11 +1590,9 @@ impl Engine {
                 && c.state.status == Status::Exited
                 && !c.state.started_at.is_empty()
                 && !c.state.manually_stopped
-            {
-                if let Err(err) = self.start_locked(&e, &mut c).await {
+                && let Err(err) = self.start_locked(&e, &mut c).await {
                     tracing::warn!(container = %c.id, error = %err.message(), "restart at daemon start");
                 }
-            }
         }
         Ok(())
     }
@@ -1627,13 +1617,11 @@ impl Engine {
 /// its `exit.json` (or, if it crashed, nothing: then the exit is unknown).
 pub(crate) async fn wait_monitor(state_dir: &std::path::Path) -> ExitStatus {
     for attempt in 0..3 {
-        if let Ok(mut conn) = monitor::Conn::connect(state_dir).await {
-            if conn.request(&Request::Wait).await.is_ok() {
-                if let Ok(Reply::Exited(st)) = conn.reply().await {
+        if let Ok(mut conn) = monitor::Conn::connect(state_dir).await
+            && conn.request(&Request::Wait).await.is_ok()
+                && let Ok(Reply::Exited(st)) = conn.reply().await {
                     return st;
                 }
-            }
-        }
         if let Some(st) = read_exit_file(state_dir) {
             return st;
         }
@@ -1664,10 +1652,8 @@ fn start_exit_code(msg: &str) -> i32 {
 
 fn validate_host_config(hc: &mut HostConfig) -> Result<()> {
     spec::validate(hc)?;
-    if let Some(mode) = hc.network_mode.as_deref() {
-        match mode {
-            _ => {}
-        }
+    if let Some(_mode) = hc.network_mode.as_deref() {
+        {}
     }
     if let Some(p) = &hc.restart_policy {
         if p.name == Some(RestartPolicyNameEnum::ON_FAILURE)

@@ -93,7 +93,7 @@ impl EventFilter {
                 continue;
             }
             let ok = match k.as_str() {
-                "type" => vals.iter().any(|v| *v == typ),
+                "type" => vals.contains(&typ),
                 "event" => vals.iter().any(|v| {
                     ev.action
                         .as_deref()
@@ -108,7 +108,7 @@ impl EventFilter {
                 "image" => vals
                     .iter()
                     .any(|v| attrs.get("image") == Some(v) || id == *v),
-                "volume" => typ == "volume" && vals.iter().any(|v| id == *v),
+                "volume" => typ == "volume" && vals.contains(&id),
                 "network" => {
                     typ == "network"
                         && vals

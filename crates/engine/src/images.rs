@@ -2,7 +2,6 @@
 //! import, commit, prune, in Docker's shapes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use berth_image::{CommitOptions, DeleteItem, ImportOptions, LoadOptions, Reference, SaveFormat};
 use bollard_stubs::models::{
@@ -104,7 +103,7 @@ impl Engine {
                 descriptor: None,
             });
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|i| std::cmp::Reverse(i.created));
         Ok(out)
     }
 

@@ -139,11 +139,9 @@ impl Engine {
                         while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
                             let line: Vec<u8> = partial.drain(..=pos).collect();
                             if let Some(l) = logfile::parse(&line).and_then(|e| to_line(&e, &opts))
-                            {
-                                if tx.send(l).await.is_err() {
+                                && tx.send(l).await.is_err() {
                                     return;
                                 }
-                            }
                         }
                     }
                     let rotated = match (&live, std::fs::metadata(&path)) {
@@ -197,9 +195,11 @@ impl Inotify {
                 | inotify::WatchFlags::MOVED_TO
                 | inotify::WatchFlags::CLOSE_WRITE,
         )?;
-        Ok(Inotify {
-            fd: AsyncFd::new(fd)?,
-        })
+        // SAFETY: `fd` is an open inotify descriptor that the AsyncFd owns from here on; an
+        // OwnedFd always returns the same descriptor and closes it only when dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .map_err(std::io::Error::from)?;
+        Ok(Inotify { fd })
     }
 
     async fn wait(&self) {

@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 
 pub struct MonitorExe {
     fd: OwnedFd,
-    pub origin: PathBuf,
 }
 
 impl MonitorExe {
@@ -32,7 +31,8 @@ impl MonitorExe {
             .map_err(|e| Error::internal(format!("open {}", path.display()), e))?;
         let fd =
             seal_copy(&src).map_err(|e| Error::internal(format!("copy {}", path.display()), e))?;
-        Ok(MonitorExe { fd, origin: path })
+        tracing::debug!(path = %path.display(), "berth-monitor sealed in memory");
+        Ok(MonitorExe { fd })
     }
 
     fn exec_path(&self) -> String {

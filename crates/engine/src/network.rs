@@ -734,7 +734,7 @@ fn network_filters_match(
         let ok = match k.as_str() {
             "name" => vals.iter().any(|v| n.name.contains(v.as_str())),
             "id" => vals.iter().any(|v| n.id.starts_with(v.as_str())),
-            "driver" => vals.iter().any(|v| *v == n.driver),
+            "driver" => vals.contains(&n.driver),
             "label" => vals.iter().all(|v| match v.split_once('=') {
                 Some((lk, lv)) => n.labels.get(lk).map(String::as_str) == Some(lv),
                 None => n.labels.contains_key(v),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use berth_runtime::defaults;
 use berth_spec::{
     BlockIo, Capabilities, Cpu, Device, DeviceCgroupRule, Linux, LinuxResources, Memory, Mount,
-    Namespace, NamespaceType, Pids, Process, Rlimit, Root, Spec, User,
+    Namespace, NamespaceType, Pids, Process, Rlimit, Root, Spec,
 };
 use bollard_stubs::models::{HostConfig, MountPoint};
 
@@ -508,13 +508,12 @@ fn resources(hc: &HostConfig, device_rules: Vec<DeviceCgroupRule>) -> Result<Lin
         || hc.oom_kill_disable.unwrap_or(false)
         || hc.memory_swappiness.is_some()
     {
-        if let (Some(m), Some(s)) = (mem, swap) {
-            if s > 0 && s < m {
+        if let (Some(m), Some(s)) = (mem, swap)
+            && s > 0 && s < m {
                 return Err(Error::Invalid(
                     "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
                 ));
             }
-        }
         if mem.is_some_and(|m| m < 6 * 1024 * 1024) {
             return Err(Error::Invalid("Minimum memory limit allowed is 6MB".into()));
         }
@@ -703,11 +702,6 @@ fn parse_cgroup_rule(s: &str) -> Result<DeviceCgroupRule> {
         minor: num(min)?,
         access: Some(access.into()),
     })
-}
-
-/// The binds, volumes and tmpfs of a container as Docker's `Mounts` of inspect.
-pub fn is_bind(m: &MountPoint) -> bool {
-    m.typ.as_deref() == Some("bind")
 }
 
 #[cfg(test)]

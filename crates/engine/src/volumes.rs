@@ -428,11 +428,10 @@ impl Engine {
                 images.with_image_tree(&image_id, |root| {
                     for (vol, dst) in &targets {
                         let src = root.join(dst.trim_start_matches('/'));
-                        if src.is_dir() && !src.is_symlink() {
-                            if let Err(e) = copy_tree(&src, vol) {
+                        if src.is_dir() && !src.is_symlink()
+                            && let Err(e) = copy_tree(&src, vol) {
                                 tracing::warn!(path = %dst, error = %e, "copy image content into a new volume");
                             }
-                        }
                     }
                     Ok(())
                 })

@@ -71,7 +71,7 @@ pub enum Request {
         stderr: bool,
     },
     /// Run a process in the container and stream its stdio on this connection.
-    Exec(ExecRequest),
+    Exec(Box<ExecRequest>),
     /// Change the terminal size of the container (`exec: None`) or of an exec'd process.
     Resize {
         exec: Option<String>,

@@ -261,11 +261,10 @@ impl Monitor {
         let mut console = None;
         if let Some(master) = spawned.console.take() {
             let master = File::from(master);
-            if cfg.open_stdin {
-                if let Ok(w) = master.try_clone() {
+            if cfg.open_stdin
+                && let Ok(w) = master.try_clone() {
                     stdin = Some(Sink::new(w));
                 }
-            }
             if let Ok(r) = master.try_clone() {
                 set_nonblocking(r.as_fd());
                 sources.push(Source {
@@ -332,19 +331,17 @@ impl Monitor {
             items.push(Item::Client(i));
             fds.push(PollFd::new(&c.sock, PollFlags::IN));
         }
-        if let Some(s) = &self.stdin {
-            if !s.pending.is_empty() {
+        if let Some(s) = &self.stdin
+            && !s.pending.is_empty() {
                 items.push(Item::Stdin);
                 fds.push(PollFd::new(&s.file, PollFlags::OUT));
             }
-        }
         for (i, e) in self.execs.iter().enumerate() {
-            if let Some(s) = &e.stdin {
-                if !s.pending.is_empty() {
+            if let Some(s) = &e.stdin
+                && !s.pending.is_empty() {
                     items.push(Item::ExecStdin(i));
                     fds.push(PollFd::new(&s.file, PollFlags::OUT));
                 }
-            }
         }
         let timeout = if self.exited.is_some() || self.execs.iter().any(|e| e.exited.is_some()) {
             Some(rustix::time::Timespec {
@@ -385,20 +382,17 @@ impl Monitor {
                     }
                 }
                 Item::Stdin => {
-                    if let Some(s) = &mut self.stdin {
-                        if !s.pump() || (s.pending.is_empty() && s.close_when_empty) {
+                    if let Some(s) = &mut self.stdin
+                        && (!s.pump() || (s.pending.is_empty() && s.close_when_empty)) {
                             self.stdin = None;
                         }
-                    }
                 }
                 Item::ExecStdin(i) => {
-                    if let Some(e) = self.execs.get_mut(*i) {
-                        if let Some(s) = &mut e.stdin {
-                            if !s.pump() || (s.pending.is_empty() && s.close_when_empty) {
+                    if let Some(e) = self.execs.get_mut(*i)
+                        && let Some(s) = &mut e.stdin
+                            && (!s.pump() || (s.pending.is_empty() && s.close_when_empty)) {
                                 e.stdin = None;
                             }
-                        }
-                    }
                 }
             }
         }
@@ -456,11 +450,10 @@ impl Monitor {
         };
         match owner {
             Owner::Container => {
-                if let Some(log) = &mut self.log {
-                    if let Err(e) = log.write(stream, data) {
+                if let Some(log) = &mut self.log
+                    && let Err(e) = log.write(stream, data) {
                         eprintln!("berth-monitor: write log: {e}");
                     }
-                }
                 let mut dead = Vec::new();
                 for (ci, c) in self.clients.iter_mut().enumerate() {
                     if let Role::Attach { stdout, stderr, .. } = c.role {
@@ -483,11 +476,9 @@ impl Monitor {
                     .clients
                     .iter()
                     .position(|c| c.role == Role::Exec(id.clone()))
-                {
-                    if send_frame(&self.clients[ci].sock, kind, data).is_err() {
+                    && send_frame(&self.clients[ci].sock, kind, data).is_err() {
                         self.drop_client(ci);
                     }
-                }
             }
         }
         true
@@ -561,25 +552,23 @@ impl Monitor {
                 true
             }
             (Role::Exec(id), proto::STDIN) => {
-                if let Some(e) = self.execs.iter_mut().find(|e| e.id == id) {
-                    if let Some(s) = &mut e.stdin {
+                if let Some(e) = self.execs.iter_mut().find(|e| e.id == id)
+                    && let Some(s) = &mut e.stdin {
                         s.pending.extend(data);
                         if !s.pump() {
                             e.stdin = None;
                         }
                     }
-                }
                 true
             }
             (Role::Exec(id), proto::CLOSE_STDIN) => {
-                if let Some(e) = self.execs.iter_mut().find(|e| e.id == id) {
-                    if let Some(s) = &mut e.stdin {
+                if let Some(e) = self.execs.iter_mut().find(|e| e.id == id)
+                    && let Some(s) = &mut e.stdin {
                         s.close_when_empty = true;
                         if s.pending.is_empty() {
                             e.stdin = None;
                         }
                     }
-                }
                 true
             }
             _ => true,
@@ -629,7 +618,7 @@ impl Monitor {
                 }
                 reply(&self.clients[i].sock, &Reply::Ok).is_ok()
             }
-            Request::Exec(req) => match self.exec(req.clone()) {
+            Request::Exec(req) => match self.exec((*req).clone()) {
                 Ok(pid) => {
                     self.clients[i].role = Role::Exec(req.id);
                     reply(&self.clients[i].sock, &Reply::ExecStarted { pid }).is_ok()
@@ -702,13 +691,12 @@ impl Monitor {
             };
         }
         self.started = true;
-        if let Some(sp) = self.spawned.take() {
-            if let Err(e) = sp.wait_exec() {
+        if let Some(sp) = self.spawned.take()
+            && let Err(e) = sp.wait_exec() {
                 return Reply::Error {
                     message: berth_runtime::chain(&e),
                 };
             }
-        }
         Reply::Started { pid: self.pid }
     }
 
@@ -747,11 +735,10 @@ impl Monitor {
         let mut console = None;
         if let Some(master) = spawned.console.take() {
             let master = File::from(master);
-            if req.stdin {
-                if let Ok(w) = master.try_clone() {
+            if req.stdin
+                && let Ok(w) = master.try_clone() {
                     stdin = Some(Sink::new(w));
                 }
-            }
             if let Ok(r) = master.try_clone() {
                 ours.push((r, Stream::Stdout));
             }
@@ -878,11 +865,10 @@ impl Monitor {
             ..self.exit_status(code)
         };
         let path = self.cfg.state_dir.join(proto::EXIT_FILE);
-        if let Ok(data) = serde_json::to_vec(&status) {
-            if let Err(e) = berth_runtime::util::write_atomic(&path, &data, 0o644) {
+        if let Ok(data) = serde_json::to_vec(&status)
+            && let Err(e) = berth_runtime::util::write_atomic(&path, &data, 0o644) {
                 eprintln!("berth-monitor: write {}: {e}", path.display());
             }
-        }
         let exited = Reply::Exited(status);
         for c in &self.clients {
             if matches!(c.role, Role::Wait | Role::Attach { .. }) {
