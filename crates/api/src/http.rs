@@ -61,7 +61,6 @@ pub fn status(status: StatusCode) -> Resp {
         .unwrap_or_else(|_| Response::new(empty()))
 }
 
-
 pub fn error(e: &Error) -> Resp {
     let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if code == StatusCode::NOT_MODIFIED {

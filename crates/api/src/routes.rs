@@ -27,26 +27,28 @@ fn segments(path: &str) -> Result<Vec<String>, Resp> {
         .collect();
     if let Some(first) = segs.first()
         && let Some(v) = first.strip_prefix('v')
-            && v.split('.').all(|p| p.chars().all(|c| c.is_ascii_digit())) && v.contains('.') {
-                let minor: u32 = v
-                    .split('.')
-                    .nth(1)
-                    .and_then(|m| m.parse().ok())
-                    .unwrap_or(0);
-                let max_minor: u32 = http::API_VERSION
-                    .split('.')
-                    .nth(1)
-                    .and_then(|m| m.parse().ok())
-                    .unwrap_or(0);
-                if minor < 24 {
-                    return Err(http::bad_request(format!(
-                        "client version {v} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
-                        http::MIN_API_VERSION
-                    )));
-                }
-                let _ = max_minor;
-                segs.remove(0);
-            }
+        && v.split('.').all(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && v.contains('.')
+    {
+        let minor: u32 = v
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let max_minor: u32 = http::API_VERSION
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if minor < 24 {
+            return Err(http::bad_request(format!(
+                "client version {v} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+                http::MIN_API_VERSION
+            )));
+        }
+        let _ = max_minor;
+        segs.remove(0);
+    }
     Ok(segs)
 }
 
@@ -55,12 +57,14 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
         out.push(b[i]);
         i += 1;
     }

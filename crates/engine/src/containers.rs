@@ -286,9 +286,10 @@ impl Engine {
             return Ok((key.to_string(), e.clone()));
         }
         if let Some(id) = idx.by_name.get(key)
-            && let Some(e) = idx.by_id.get(id) {
-                return Ok((id.clone(), e.clone()));
-            }
+            && let Some(e) = idx.by_id.get(id)
+        {
+            return Ok((id.clone(), e.clone()));
+        }
         let matches: Vec<&String> = idx.by_id.keys().filter(|id| id.starts_with(key)).collect();
         match matches.as_slice() {
             [one] if !key.is_empty() => Ok(((*one).clone(), idx.by_id[*one].clone())),
@@ -786,9 +787,10 @@ impl Engine {
         c.state.pid = 0;
         c.state.monitor_pid = 0;
         if let Some(h) = &mut c.state.health
-            && h.status == "starting" {
-                h.status = "unhealthy".into();
-            }
+            && h.status == "starting"
+        {
+            h.status = "unhealthy".into();
+        }
         let restart = self.should_restart(&c);
         if restart {
             c.state.status = Status::Restarting;
@@ -824,10 +826,9 @@ impl Engine {
                     Engine::publish(&entry, &c);
                 }
             });
-        } else if auto_remove
-            && let Err(err) = self.container_remove(id, true, true).await {
-                tracing::warn!(container = %id, error = %err.message(), "auto-remove");
-            }
+        } else if auto_remove && let Err(err) = self.container_remove(id, true, true).await {
+            tracing::warn!(container = %id, error = %err.message(), "auto-remove");
+        }
     }
 
     fn should_restart(&self, c: &Container) -> bool {
@@ -1036,7 +1037,9 @@ impl Engine {
                 .lock()
                 .map_err(|_| Error::Other("index poisoned".into()))?;
             if c.name == new_name {
-                return Err(Error::Invalid("Renaming a container with the same name as its current name".to_string()));
+                return Err(Error::Invalid(
+                    "Renaming a container with the same name as its current name".to_string(),
+                ));
             }
             if let Some(other) = idx.by_name.get(&new_name) {
                 return Err(Error::Conflict(format!(
@@ -1191,13 +1194,12 @@ impl Engine {
                     "removal of container {id} is already in progress"
                 )));
             }
-            if (c.state.status.is_live() || c.state.status == Status::Restarting)
-                && !force {
-                    return Err(Error::Conflict(format!(
-                        "You cannot remove a {} container {id}. Stop the container before attempting removal or force remove",
-                        c.state.status.as_str()
-                    )));
-                }
+            if (c.state.status.is_live() || c.state.status == Status::Restarting) && !force {
+                return Err(Error::Conflict(format!(
+                    "You cannot remove a {} container {id}. Stop the container before attempting removal or force remove",
+                    c.state.status.as_str()
+                )));
+            }
         }
         // Stop it (without holding the lock: the exit handler takes it).
         let live = e.rec.lock().await.state.status.is_live();
@@ -1240,9 +1242,10 @@ impl Engine {
         if volumes {
             for m in &c.mounts {
                 if let Some(name) = &m.name
-                    && self.volume_is_anonymous(name) {
-                        let _ = self.volume_remove_unchecked(name);
-                    }
+                    && self.volume_is_anonymous(name)
+                {
+                    let _ = self.volume_remove_unchecked(name);
+                }
             }
         }
         self.db.delete_container(&id)?;
@@ -1590,9 +1593,10 @@ impl Engine {
                 && c.state.status == Status::Exited
                 && !c.state.started_at.is_empty()
                 && !c.state.manually_stopped
-                && let Err(err) = self.start_locked(&e, &mut c).await {
-                    tracing::warn!(container = %c.id, error = %err.message(), "restart at daemon start");
-                }
+                && let Err(err) = self.start_locked(&e, &mut c).await
+            {
+                tracing::warn!(container = %c.id, error = %err.message(), "restart at daemon start");
+            }
         }
         Ok(())
     }
@@ -1619,9 +1623,10 @@ pub(crate) async fn wait_monitor(state_dir: &std::path::Path) -> ExitStatus {
     for attempt in 0..3 {
         if let Ok(mut conn) = monitor::Conn::connect(state_dir).await
             && conn.request(&Request::Wait).await.is_ok()
-                && let Ok(Reply::Exited(st)) = conn.reply().await {
-                    return st;
-                }
+            && let Ok(Reply::Exited(st)) = conn.reply().await
+        {
+            return st;
+        }
         if let Some(st) = read_exit_file(state_dir) {
             return st;
         }

@@ -189,9 +189,10 @@ impl Engine {
             other => return Err(Error::Other(format!("unexpected monitor reply {other:?}"))),
         }
         if let Some((h, w)) = opts.console_size
-            && tty {
-                let _ = self.exec_resize(exec_id, h, w).await;
-            }
+            && tty
+        {
+            let _ = self.exec_resize(exec_id, h, w).await;
+        }
         let (out_tx, out_rx) = mpsc::channel::<Chunk>(64);
         let (in_tx, in_rx) = if with_stdin {
             let (t, r) = mpsc::channel::<Bytes>(64);
@@ -316,9 +317,10 @@ impl Engine {
             if let Ok(e) = self.exec_entry(&id) {
                 let pid = e.state.lock().map(|s| s.pid).unwrap_or(0);
                 if pid > 0
-                    && let Some(p) = rustix::process::Pid::from_raw(pid) {
-                        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                    }
+                    && let Some(p) = rustix::process::Pid::from_raw(pid)
+                {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
             }
             self.forget_exec(&id);
             return (
@@ -329,11 +331,12 @@ impl Engine {
         // The exit code arrives right after the output ends.
         for _ in 0..100 {
             if let Ok(e) = self.exec_entry(&id)
-                && let Some(code) = e.state.lock().ok().and_then(|s| s.exit_code) {
-                    self.forget_exec(&id);
-                    text.truncate(4096);
-                    return (code, String::from_utf8_lossy(&text).into_owned());
-                }
+                && let Some(code) = e.state.lock().ok().and_then(|s| s.exit_code)
+            {
+                self.forget_exec(&id);
+                text.truncate(4096);
+                return (code, String::from_utf8_lossy(&text).into_owned());
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.forget_exec(&id);

@@ -139,9 +139,10 @@ impl Engine {
                         while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
                             let line: Vec<u8> = partial.drain(..=pos).collect();
                             if let Some(l) = logfile::parse(&line).and_then(|e| to_line(&e, &opts))
-                                && tx.send(l).await.is_err() {
-                                    return;
-                                }
+                                && tx.send(l).await.is_err()
+                            {
+                                return;
+                            }
                         }
                     }
                     let rotated = match (&live, std::fs::metadata(&path)) {

@@ -509,11 +509,13 @@ fn resources(hc: &HostConfig, device_rules: Vec<DeviceCgroupRule>) -> Result<Lin
         || hc.memory_swappiness.is_some()
     {
         if let (Some(m), Some(s)) = (mem, swap)
-            && s > 0 && s < m {
-                return Err(Error::Invalid(
-                    "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
-                ));
-            }
+            && s > 0
+            && s < m
+        {
+            return Err(Error::Invalid(
+                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+            ));
+        }
         if mem.is_some_and(|m| m < 6 * 1024 * 1024) {
             return Err(Error::Invalid("Minimum memory limit allowed is 6MB".into()));
         }

@@ -127,13 +127,14 @@ pub fn resolve(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<User> 
     }
     let mut additional: Vec<u32> = Vec::new();
     if g.is_none()
-        && let Some(name) = &name {
-            for e in &grs {
-                if e.members.iter().any(|m| m == name) && e.gid != gid {
-                    additional.push(e.gid);
-                }
+        && let Some(name) = &name
+    {
+        for e in &grs {
+            if e.members.iter().any(|m| m == name) && e.gid != gid {
+                additional.push(e.gid);
             }
         }
+    }
     for a in group_add {
         let id = match a.parse::<u32>() {
             Ok(n) => n,

@@ -262,9 +262,10 @@ impl Monitor {
         if let Some(master) = spawned.console.take() {
             let master = File::from(master);
             if cfg.open_stdin
-                && let Ok(w) = master.try_clone() {
-                    stdin = Some(Sink::new(w));
-                }
+                && let Ok(w) = master.try_clone()
+            {
+                stdin = Some(Sink::new(w));
+            }
             if let Ok(r) = master.try_clone() {
                 set_nonblocking(r.as_fd());
                 sources.push(Source {
@@ -332,16 +333,18 @@ impl Monitor {
             fds.push(PollFd::new(&c.sock, PollFlags::IN));
         }
         if let Some(s) = &self.stdin
-            && !s.pending.is_empty() {
-                items.push(Item::Stdin);
-                fds.push(PollFd::new(&s.file, PollFlags::OUT));
-            }
+            && !s.pending.is_empty()
+        {
+            items.push(Item::Stdin);
+            fds.push(PollFd::new(&s.file, PollFlags::OUT));
+        }
         for (i, e) in self.execs.iter().enumerate() {
             if let Some(s) = &e.stdin
-                && !s.pending.is_empty() {
-                    items.push(Item::ExecStdin(i));
-                    fds.push(PollFd::new(&s.file, PollFlags::OUT));
-                }
+                && !s.pending.is_empty()
+            {
+                items.push(Item::ExecStdin(i));
+                fds.push(PollFd::new(&s.file, PollFlags::OUT));
+            }
         }
         let timeout = if self.exited.is_some() || self.execs.iter().any(|e| e.exited.is_some()) {
             Some(rustix::time::Timespec {
@@ -383,16 +386,18 @@ impl Monitor {
                 }
                 Item::Stdin => {
                     if let Some(s) = &mut self.stdin
-                        && (!s.pump() || (s.pending.is_empty() && s.close_when_empty)) {
-                            self.stdin = None;
-                        }
+                        && (!s.pump() || (s.pending.is_empty() && s.close_when_empty))
+                    {
+                        self.stdin = None;
+                    }
                 }
                 Item::ExecStdin(i) => {
                     if let Some(e) = self.execs.get_mut(*i)
                         && let Some(s) = &mut e.stdin
-                            && (!s.pump() || (s.pending.is_empty() && s.close_when_empty)) {
-                                e.stdin = None;
-                            }
+                        && (!s.pump() || (s.pending.is_empty() && s.close_when_empty))
+                    {
+                        e.stdin = None;
+                    }
                 }
             }
         }
@@ -451,9 +456,10 @@ impl Monitor {
         match owner {
             Owner::Container => {
                 if let Some(log) = &mut self.log
-                    && let Err(e) = log.write(stream, data) {
-                        eprintln!("berth-monitor: write log: {e}");
-                    }
+                    && let Err(e) = log.write(stream, data)
+                {
+                    eprintln!("berth-monitor: write log: {e}");
+                }
                 let mut dead = Vec::new();
                 for (ci, c) in self.clients.iter_mut().enumerate() {
                     if let Role::Attach { stdout, stderr, .. } = c.role {
@@ -476,9 +482,10 @@ impl Monitor {
                     .clients
                     .iter()
                     .position(|c| c.role == Role::Exec(id.clone()))
-                    && send_frame(&self.clients[ci].sock, kind, data).is_err() {
-                        self.drop_client(ci);
-                    }
+                    && send_frame(&self.clients[ci].sock, kind, data).is_err()
+                {
+                    self.drop_client(ci);
+                }
             }
         }
         true
@@ -553,22 +560,24 @@ impl Monitor {
             }
             (Role::Exec(id), proto::STDIN) => {
                 if let Some(e) = self.execs.iter_mut().find(|e| e.id == id)
-                    && let Some(s) = &mut e.stdin {
-                        s.pending.extend(data);
-                        if !s.pump() {
-                            e.stdin = None;
-                        }
+                    && let Some(s) = &mut e.stdin
+                {
+                    s.pending.extend(data);
+                    if !s.pump() {
+                        e.stdin = None;
                     }
+                }
                 true
             }
             (Role::Exec(id), proto::CLOSE_STDIN) => {
                 if let Some(e) = self.execs.iter_mut().find(|e| e.id == id)
-                    && let Some(s) = &mut e.stdin {
-                        s.close_when_empty = true;
-                        if s.pending.is_empty() {
-                            e.stdin = None;
-                        }
+                    && let Some(s) = &mut e.stdin
+                {
+                    s.close_when_empty = true;
+                    if s.pending.is_empty() {
+                        e.stdin = None;
                     }
+                }
                 true
             }
             _ => true,
@@ -692,11 +701,12 @@ impl Monitor {
         }
         self.started = true;
         if let Some(sp) = self.spawned.take()
-            && let Err(e) = sp.wait_exec() {
-                return Reply::Error {
-                    message: berth_runtime::chain(&e),
-                };
-            }
+            && let Err(e) = sp.wait_exec()
+        {
+            return Reply::Error {
+                message: berth_runtime::chain(&e),
+            };
+        }
         Reply::Started { pid: self.pid }
     }
 
@@ -736,9 +746,10 @@ impl Monitor {
         if let Some(master) = spawned.console.take() {
             let master = File::from(master);
             if req.stdin
-                && let Ok(w) = master.try_clone() {
-                    stdin = Some(Sink::new(w));
-                }
+                && let Ok(w) = master.try_clone()
+            {
+                stdin = Some(Sink::new(w));
+            }
             if let Ok(r) = master.try_clone() {
                 ours.push((r, Stream::Stdout));
             }
@@ -866,9 +877,10 @@ impl Monitor {
         };
         let path = self.cfg.state_dir.join(proto::EXIT_FILE);
         if let Ok(data) = serde_json::to_vec(&status)
-            && let Err(e) = berth_runtime::util::write_atomic(&path, &data, 0o644) {
-                eprintln!("berth-monitor: write {}: {e}", path.display());
-            }
+            && let Err(e) = berth_runtime::util::write_atomic(&path, &data, 0o644)
+        {
+            eprintln!("berth-monitor: write {}: {e}", path.display());
+        }
         let exited = Reply::Exited(status);
         for c in &self.clients {
             if matches!(c.role, Role::Wait | Role::Attach { .. }) {
