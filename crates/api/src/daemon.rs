@@ -171,3 +171,36 @@ async fn run_async(cfg: DaemonConfig) -> Result<()> {
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_in_contrib_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/daemon.toml");
+        let file = DaemonConfig::from_file(&path).unwrap();
+        let d = DaemonConfig::default();
+        assert_eq!(file.root, d.root);
+        assert_eq!(file.state, d.state);
+        assert_eq!(file.host, d.host);
+        assert_eq!(file.storage_driver, d.storage_driver);
+        assert_eq!(file.cgroup_parent, d.cgroup_parent);
+        assert_eq!(file.log_max_size, d.log_max_size);
+        assert_eq!(file.log_max_file, d.log_max_file);
+        assert_eq!(file.bridge, d.bridge);
+        assert_eq!(file.nft_table, d.nft_table);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_sizes_are_errors() {
+        let dir = std::env::temp_dir().join(format!("berth-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.toml");
+        std::fs::write(&f, "storage_drivr = \"vfs\"\n").unwrap();
+        assert!(DaemonConfig::from_file(&f).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(parse_size("10q").is_err());
+        assert_eq!(parse_size("10m").unwrap(), 10 << 20);
+    }
+}

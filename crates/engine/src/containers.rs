@@ -792,9 +792,15 @@ impl Engine {
             h.status = "unhealthy".into();
         }
         let restart = self.should_restart(&c);
+        let ran_for = parse_unix(&c.state.finished_at) - parse_unix(&c.state.started_at);
+        if ran_for >= 10 {
+            c.state.restart_backoff = 0;
+        }
+        let backoff = c.state.restart_backoff;
         if restart {
             c.state.status = Status::Restarting;
             c.state.restart_count += 1;
+            c.state.restart_backoff = (backoff + 1).min(10);
         }
         if let Err(err) = self.persist(&c) {
             tracing::error!(container = %id, error = %err.message(), "record exit");
@@ -805,14 +811,13 @@ impl Engine {
         }
         self.event("die", &c, &[("exitCode", st.code.to_string())]);
         let auto_remove = c.host_config.auto_remove.unwrap_or(false);
-        let restart_count = c.state.restart_count;
         drop(c);
         if restart {
             let engine = self.clone();
             let entry = e.clone();
-            // Docker's backoff: 100 ms doubling, at most a minute.
-            let delay =
-                Duration::from_millis((100u64 << restart_count.clamp(0, 10) as u32).min(60_000));
+            // Docker's backoff: 100 ms doubling, at most a minute; back to 100 ms after a run
+            // of 10 s or more.
+            let delay = Duration::from_millis((100u64 << backoff).min(60_000));
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 let mut c = entry.rec.lock().await;

@@ -68,6 +68,9 @@ pub struct State {
     /// Set by stop/kill from the user: restart policies leave it stopped.
     pub manually_stopped: bool,
     pub restart_count: i64,
+    /// Doublings of the restart delay: reset by a run of at least 10 s (Docker's backoff).
+    #[serde(default)]
+    pub restart_backoff: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# berth's daemon against dockerd (and podman when installed), side by side on the same image:
+#   1. `run --rm --network none busybox true`, interleaved, medians and ratios
+#   2. 100 detached containers started in a row, then 100 in parallel (10 at a time)
+#   3. memory: each daemon idle, then per running container (berth's monitor against
+#      containerd's shim), as RSS and as PSS (shared pages divided among their users)
+#   4. `ps -a` with 500 containers
+#
+# Every daemon is private to this run (its own root, socket, cgroup parent; berth with its own
+# bridge and nftables table) and everything is removed at the end.
+#   bench/engine.sh [RUNS]        (as root; build first: cargo build --release -p berth-cli)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-30}
+bin="$PWD/target/release"
+[ -x "$bin/berth" ] && [ -x "$bin/berth-monitor" ] || { echo "build first: cargo build --release -p berth-cli -p berth-runtime-cli"; exit 1; }
+image=../shared/fixtures/images/busybox.docker.tar
+[ -f "$image" ] || { echo "needs $image"; exit 1; }
+export BERTH_NO_AUTOSTART=1
+
+work=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
+tag=$$
+bsock="$work/berth/state/berth.sock"
+dsock="$work/docker.sock"
+cg_b="berth-bench-$tag"
+cg_d="docker-bench-$tag"
+B=("$bin/berth" -H "unix://$bsock")
+D=(docker -H "unix://$dsock")
+P=()
+
+cleanup() {
+  set +e
+  [ -S "$bsock" ] && "${B[@]}" ps -aq | xargs -r "${B[@]}" rm -f >/dev/null 2>&1
+  [ -S "$dsock" ] && "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1
+  [ ${#P[@]} -gt 0 ] && "${P[@]}" rm -af >/dev/null 2>&1
+  [ -n "${bpid:-}" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
+  [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+  [ ${#P[@]} -gt 0 ] && "${P[@]}" system reset -f >/dev/null 2>&1
+  ip link delete "bb${tag}" 2>/dev/null
+  nft delete table ip "berth_bench_$tag" 2>/dev/null
+  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  for d in /sys/fs/cgroup/{,*/}{$cg_b,$cg_d}; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+now_us() { echo $(( $(date +%s%N) / 1000 )); }
+kib() { awk -v k="$1" '/^(VmRSS|Pss):/ && $1 == k":" {print $2}' "$2" 2>/dev/null || echo 0; }
+rss() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '/^VmRSS:/ {print $2}' /proc/$p/status 2>/dev/null || echo 0) )); done; echo $t; }
+pss() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null || echo 0) )); done; echo $t; }
+
+echo "kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $runs runs each"
+
+# --- the daemons --------------------------------------------------------------------------
+"$bin/berth" daemon --root "$work/berth/root" --state "$work/berth/state" \
+  --cgroup-parent "$cg_b" --bridge "bb${tag}" --nft-table "berth_bench_$tag" --link-prefix "bz" \
+  >"$work/berth.log" 2>&1 &
+bpid=$!
+dockerd --data-root "$work/docker/root" --exec-root "$work/docker/exec" -H "unix://$dsock" \
+  --pidfile "$work/docker.pid" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+  --cgroup-parent="/$cg_d" >"$work/docker.log" 2>&1 &
+dpid=$!
+for _ in $(seq 300); do [ -S "$bsock" ] && [ -S "$dsock" ] && "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+"${B[@]}" load -q -i "$image" >/dev/null
+"${D[@]}" load -q -i "$image" >/dev/null
+peers=(berth docker)
+if command -v podman >/dev/null; then
+  mkdir -p "$work/podman"
+  # podman on these machines needs a nofile default it can set.
+  printf '[containers]\ndefault_ulimits = ["nofile=1024:1024"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >"$work/podman/containers.conf"
+  export CONTAINERS_CONF="$work/podman/containers.conf"
+  P=(podman --root "$work/podman/root" --runroot "$work/podman/run" --tmpdir "$work/podman/tmp" --cgroup-manager cgroupfs --events-backend file)
+  if "${P[@]}" load -q -i "$image" >/dev/null 2>&1 && "${P[@]}" run --rm --network none --cgroup-parent "/$cg_d" busybox true >/dev/null 2>&1; then
+    peers+=(podman)
+  else
+    echo "leaving out podman: it cannot run here"
+    P=()
+  fi
+fi
+cli() {
+  case $1 in
+    berth) shift; "${B[@]}" "$@" ;;
+    docker) shift; "${D[@]}" "$@" ;;
+    podman) shift; "${P[@]}" "$@" ;;
+  esac
+}
+runflags() { [ "$1" = podman ] && echo "--cgroup-parent /$cg_d" || true; }
+
+# --- 1. run --rm ---------------------------------------------------------------------------
+echo
+echo "== run --rm --network none busybox true (interleaved; median of $runs)"
+for p in "${peers[@]}"; do for _ in 1 2 3; do cli "$p" run --rm --network none $(runflags "$p") busybox true; done; done
+declare -A med
+for p in "${peers[@]}"; do : >"$work/t.$p"; done
+for _ in $(seq "$runs"); do
+  for p in "${peers[@]}"; do
+    t0=$(now_us); cli "$p" run --rm --network none $(runflags "$p") busybox true; t1=$(now_us)
+    echo $((t1 - t0)) >>"$work/t.$p"
+  done
+done
+for p in "${peers[@]}"; do med[$p]=$(median <"$work/t.$p"); done
+for p in "${peers[@]}"; do
+  awk -v p="$p" -v t="${med[$p]}" -v b="${med[berth]}" 'BEGIN {printf "  %-8s %8.1f ms   %5.1fx berth\n", p, t/1000, t/b}'
+done
+# The same daemon through docker's own CLI, to separate the daemons from the clients.
+: >"$work/t.dcli"
+for _ in $(seq "$runs"); do
+  t0=$(now_us); docker -H "unix://$bsock" run --rm --network none busybox true; t1=$(now_us)
+  echo $((t1 - t0)) >>"$work/t.dcli"
+done
+awk -v t="$(median <"$work/t.dcli")" 'BEGIN {printf "  docker CLI against the berth daemon: %.1f ms\n", t/1000}'
+
+# --- 2. 100 detached ---------------------------------------------------------------------
+echo
+echo "== 100 detached containers (run -d --network none busybox sleep 1d)"
+for p in berth docker; do
+  t0=$(now_us)
+  for i in $(seq 100); do cli "$p" run -d --network none busybox sleep 1d >/dev/null; done
+  t1=$(now_us)
+  awk -v p="$p" -v t=$((t1 - t0)) 'BEGIN {printf "  %-8s in a row:    %7.2f s  (%.1f ms each)\n", p, t/1e6, t/1e5}'
+  # --- 3. memory while 100 run ---
+  if [ "$p" = berth ]; then
+    mons=$(cat "$work"/berth/state/containers/*/monitor.pid 2>/dev/null | tr '\n' ' ')
+    n=$(echo $mons | wc -w)
+    echo "$p $(rss $mons) $(pss $mons) $n" >"$work/mem.$p"
+  else
+    shims=$(ps -eo pid,args | awk -v w="$work/docker" '/containerd-shim/ && index($0, w) {print $1}' | tr '\n' ' ')
+    n=$(echo $shims | wc -w)
+    echo "$p $(rss $shims) $(pss $shims) $n" >"$work/mem.$p"
+  fi
+  cli "$p" rm -f $(cli "$p" ps -aq) >/dev/null
+  t0=$(now_us)
+  seq 100 | xargs -P 10 -I{} "$([ "$p" = berth ] && echo "${B[0]}" || echo docker)" -H "unix://$([ "$p" = berth ] && echo "$bsock" || echo "$dsock")" run -d --network none busybox sleep 1d >/dev/null
+  t1=$(now_us)
+  awk -v p="$p" -v t=$((t1 - t0)) 'BEGIN {printf "  %-8s parallel:    %7.2f s  (%.1f ms each, 10 at a time)\n", p, t/1e6, t/1e5}'
+  cli "$p" rm -f $(cli "$p" ps -aq) >/dev/null
+done
+
+echo
+echo "== memory"
+sleep 2
+dproc=$(cat "$work/docker/exec/containerd/containerd.pid" 2>/dev/null || pgrep -P "$dpid" containerd || true)
+printf "  berth daemon idle:     RSS %6d KiB  PSS %6d KiB\n" "$(rss $bpid)" "$(pss $bpid)"
+printf "  dockerd + containerd:  RSS %6d KiB  PSS %6d KiB\n" "$(rss $dpid $dproc)" "$(pss $dpid $dproc)"
+read -r _ r s n <"$work/mem.berth"
+[ "$n" -gt 0 ] && printf "  per container, berth-monitor:   RSS %5d KiB  PSS %5d KiB  (%d running)\n" $((r / n)) $((s / n)) "$n"
+read -r _ r s n <"$work/mem.docker"
+[ "$n" -gt 0 ] && printf "  per container, containerd-shim: RSS %5d KiB  PSS %5d KiB  (%d running)\n" $((r / n)) $((s / n)) "$n"
+
+# --- 4. ps with 500 containers ---------------------------------------------------------------
+echo
+echo "== ps -a with 500 (created) containers; median of $runs"
+for p in berth docker; do
+  seq 500 | xargs -P 4 -I{} "$([ "$p" = berth ] && echo "${B[0]}" || echo docker)" -H "unix://$([ "$p" = berth ] && echo "$bsock" || echo "$dsock")" create --network none busybox true >/dev/null
+  : >"$work/ps.$p"
+  for _ in $(seq "$runs"); do
+    t0=$(now_us); cli "$p" ps -a >/dev/null; t1=$(now_us)
+    echo $((t1 - t0)) >>"$work/ps.$p"
+  done
+  med[$p]=$(median <"$work/ps.$p")
+  # docker's CLI on berth's daemon too: the same client for both daemons.
+  if [ "$p" = berth ]; then
+    : >"$work/ps.dcli"
+    for _ in $(seq "$runs"); do
+      t0=$(now_us); docker -H "unix://$bsock" ps -a >/dev/null; t1=$(now_us)
+      echo $((t1 - t0)) >>"$work/ps.dcli"
+    done
+  fi
+  cli "$p" ps -aq | xargs -r -n 100 "$([ "$p" = berth ] && echo "${B[0]}" || echo docker)" -H "unix://$([ "$p" = berth ] && echo "$bsock" || echo "$dsock")" rm -f >/dev/null
+done
+awk -v b="${med[berth]}" -v d="${med[docker]}" -v c="$(median <"$work/ps.dcli")" 'BEGIN {
+  printf "  berth    %7.1f ms\n  docker   %7.1f ms   %.1fx berth\n  docker CLI against the berth daemon: %.1f ms\n", b/1000, d/1000, d/b, c/1000}'
