@@ -122,6 +122,8 @@ fn mounted_root(engine: &Engine, id: &str) -> Result<RootGuard> {
         });
     }
     let mounts = engine.images.container_mounts(id)?;
+    std::fs::create_dir_all(&path)
+        .map_err(|e| Error::internal(format!("create {}", path.display()), e))?;
     berth_image::mount::mount_all(&mounts, &path)?;
     Ok(RootGuard {
         path,

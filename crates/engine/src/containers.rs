@@ -455,8 +455,10 @@ impl Engine {
     ) -> Result<Container> {
         tracing::debug!(container = %id, "create: image resolved");
         let dir = self.container_dir(id);
-        std::fs::create_dir_all(dir.join("rootfs"))
-            .map_err(|e| Error::internal(format!("create {}", dir.display()), e))?;
+        for d in [dir.clone(), self.rootfs(id)] {
+            std::fs::create_dir_all(&d)
+                .map_err(|e| Error::internal(format!("create {}", d.display()), e))?;
+        }
         let images = self.images.clone();
         let (cid, iid) = (id.to_string(), image.id.to_string());
         tokio::task::spawn_blocking(move || images.prepare_container(&cid, &iid)).await??;
@@ -566,9 +568,20 @@ impl Engine {
         let _ = self.runtime.delete(&id, true);
         let images = self.images.clone();
         let (cid, r) = (id.clone(), rootfs.to_path_buf());
+        // A container removed when it exits (`--rm`) keeps nothing: its overlay needs no
+        // sync of the whole upper filesystem at unmount (`volatile`).
+        let volatile = c.host_config.auto_remove.unwrap_or(false);
         tokio::task::spawn_blocking(move || -> Result<()> {
             if !crate::archive::is_mountpoint(&r) {
-                let mounts = images.container_mounts(&cid)?;
+                // The state directory does not survive a reboot.
+                std::fs::create_dir_all(&r)
+                    .map_err(|e| Error::internal(format!("create {}", r.display()), e))?;
+                let mut mounts = images.container_mounts(&cid)?;
+                if volatile {
+                    for m in mounts.iter_mut().filter(|m| m.kind == "overlay") {
+                        m.options.push("volatile".into());
+                    }
+                }
                 berth_image::mount::mount_all(&mounts, &r)?;
             }
             Ok(())
@@ -607,15 +620,16 @@ impl Engine {
             netns_path,
             pid_ns_path,
             ipc_ns_path,
-            cgroup_v2: matches!(
-                berth_cgroups::detect_mode(),
-                Ok(berth_cgroups::Mode::Unified)
-            ),
+            cgroup_v2: crate::cgroup_v2(),
         };
         let oci = spec::build(c, &inputs)?;
         let data = serde_json::to_vec_pretty(&oci)
             .map_err(|e| Error::internal("encode config.json", e))?;
-        berth_runtime::util::write_atomic(&dir.join("config.json"), &data, 0o600)?;
+        // The bundle lives with the monitor in the state directory: it is made again at
+        // every start.
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| Error::internal(format!("create {}", state_dir.display()), e))?;
+        berth_runtime::util::write_atomic(&state_dir.join("config.json"), &data, 0o600)?;
         let log_type = c
             .host_config
             .log_config
@@ -643,7 +657,7 @@ impl Engine {
             .unwrap_or(self.cfg.log_max_files);
         let mcfg = proto::Config {
             id: id.clone(),
-            bundle: dir.clone(),
+            bundle: state_dir.clone(),
             runtime_root: self.cfg.state.join("runtime"),
             state_dir: state_dir.clone(),
             log: proto::LogConfig {

@@ -90,7 +90,7 @@ impl Engine {
         cfg: &ExecConfig,
         tty: bool,
     ) -> Result<berth_spec::Process> {
-        let bundle = self.container_dir(cid).join("config.json");
+        let bundle = self.state_dir(cid).join("config.json");
         let spec =
             berth_spec::Spec::load(&bundle).map_err(|e| Error::Other(berth_runtime::chain(&e)))?;
         let mut p = spec.process.unwrap_or_default();

@@ -135,6 +135,17 @@ pub struct Engine {
     _locks: Vec<std::fs::File>,
 }
 
+/// Whether the host has only cgroup v2 (asked once: the answer cannot change while we run).
+pub(crate) fn cgroup_v2() -> bool {
+    static V2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V2.get_or_init(|| {
+        matches!(
+            berth_cgroups::detect_mode(),
+            Ok(berth_cgroups::Mode::Unified)
+        )
+    })
+}
+
 /// Takes `dir/berth.lock` for this process (an `flock`, released by the kernel when the
 /// process ends, even on `kill -9`) and writes our pid in it; another holder is an error.
 fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File> {
@@ -240,8 +251,10 @@ impl Engine {
         self.cfg.state.join("containers").join(id)
     }
 
+    /// Where the container's root filesystem is mounted: under the state directory (a
+    /// tmpfs in production), so that a mount point costs the disk nothing.
     pub(crate) fn rootfs(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("rootfs")
+        self.state_dir(id).join("rootfs")
     }
 }
 

@@ -367,6 +367,14 @@ impl ImageStore {
         let db = Arc::new(Db::open(&base.join("metadata.db"))?);
         let content = ContentStore::open(&base.join("content"))?;
         let snapshots = snapshot::open(driver, &base.join(driver.name()), db.clone())?;
+        if driver == Driver::Overlay {
+            let dir = base.join(driver.name());
+            ensure_init_layer(&dir).map_err(|source| ImageError::Io {
+                what: "creating the init layer in",
+                path: dir.clone(),
+                source,
+            })?;
+        }
         Ok(ImageStore {
             root: base,
             driver,
@@ -1325,7 +1333,7 @@ impl ImageStore {
             return Err(ImageError::ContainerExists(container_id.to_string()));
         }
         match self.snapshots.prepare(&key, parent.as_deref()) {
-            Ok(m) => Ok(m),
+            Ok(m) => Ok(self.with_init_layer(m)),
             Err(e) => {
                 let _ = self.db.tx(|tx| -> Result<()> {
                     tx.execute(
@@ -1340,9 +1348,28 @@ impl ImageStore {
     }
 
     /// The mounts of a prepared container.
+    ///
+    /// With overlay, Docker's init layer (see [`INIT_LAYER`]) lies between the image and the
+    /// container's writable layer.
     pub fn container_mounts(&self, container_id: &str) -> Result<Vec<Mount>> {
         self.container_image(container_id)?;
-        Ok(self.snapshots.mounts(&container_key(container_id))?)
+        let mounts = self.snapshots.mounts(&container_key(container_id))?;
+        Ok(self.with_init_layer(mounts))
+    }
+
+    /// A container's mounts with the init layer under its writable layer (overlay).
+    fn with_init_layer(&self, mut mounts: Vec<Mount>) -> Vec<Mount> {
+        if self.driver == Driver::Overlay {
+            let init = self.snapshots.root().join("l").join("init");
+            for m in mounts.iter_mut().filter(|m| m.kind == "overlay") {
+                for o in m.options.iter_mut() {
+                    if let Some(lowers) = o.strip_prefix("lowerdir=") {
+                        *o = format!("lowerdir={}:{lowers}", init.display());
+                    }
+                }
+            }
+        }
+        mounts
     }
 
     /// The image a container was prepared from.
@@ -1641,4 +1668,72 @@ fn berth_unmount_below(dir: &Path) {
     for p in points {
         let _ = mount::unmount(Path::new(p));
     }
+}
+
+/// Docker's init layer: the mount points and files every container gets (`/proc`, `/sys`,
+/// `/dev/pts`, `/dev/shm`, `/dev/console`, the three network files, `/.dockerenv`, and
+/// `/etc/mtab` as a link to `/proc/mounts`). One shared read-only copy lies under each
+/// container's writable layer, so the runtime never creates them in the container (no copy-up
+/// of the image's `/etc`) and they never show in `diff` or `commit`.
+pub const INIT_LAYER: &[(&str, InitEntry)] = &[
+    ("dev", InitEntry::Dir),
+    ("dev/pts", InitEntry::Dir),
+    ("dev/shm", InitEntry::Dir),
+    ("dev/console", InitEntry::File),
+    ("proc", InitEntry::Dir),
+    ("sys", InitEntry::Dir),
+    ("etc", InitEntry::Dir),
+    ("etc/hosts", InitEntry::File),
+    ("etc/hostname", InitEntry::File),
+    ("etc/resolv.conf", InitEntry::File),
+    ("etc/mtab", InitEntry::Link("/proc/mounts")),
+    (".dockerenv", InitEntry::File),
+];
+
+/// One entry of [`INIT_LAYER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitEntry {
+    Dir,
+    File,
+    Link(&'static str),
+}
+
+/// Makes `<overlay root>/init` (once: built aside, then renamed into place, so a crash never
+/// leaves half of it) and its short link `l/init`.
+fn ensure_init_layer(overlay_root: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = overlay_root.join("init");
+    // Halves left by a crash while building.
+    if let Ok(rd) = std::fs::read_dir(overlay_root) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".init.") {
+                let _ = crate::fsutil::remove_tree(&e.path());
+            }
+        }
+    }
+    if !dir.is_dir() {
+        let tmp = overlay_root.join(format!(".init.{}", std::process::id()));
+        let _ = crate::fsutil::remove_tree(&tmp);
+        std::fs::DirBuilder::new().mode(0o755).create(&tmp)?;
+        for (path, kind) in INIT_LAYER {
+            let p = tmp.join(path);
+            match kind {
+                InitEntry::Dir => std::fs::DirBuilder::new().mode(0o755).create(&p)?,
+                InitEntry::File => {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o755)
+                        .open(&p)?;
+                }
+                InitEntry::Link(to) => std::os::unix::fs::symlink(to, &p)?,
+            }
+        }
+        std::fs::rename(&tmp, &dir)?;
+    }
+    let link = overlay_root.join("l").join("init");
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("../init", &link)?;
+    }
+    Ok(())
 }

@@ -199,3 +199,41 @@ both_drivers!(
         t.store.remove_container("small").unwrap();
     }
 );
+
+/// Overlay containers sit on Docker's init layer: the mount points and network files exist
+/// without being created in the container, so they are neither copied up nor in its diff;
+/// a crash while building the layer leaves nothing that the next start does not clear.
+#[test]
+fn init_layer_under_overlay_containers() {
+    berth_test_support::require_root!();
+    let mut t = TestStore::new(Driver::Overlay);
+    t.load_fixture("multilayer.docker.tar");
+    {
+        let m = t.container("c1", "fixture/multilayer:1");
+        for p in ["/proc", "/sys", "/dev/pts", "/dev/shm"] {
+            assert!(m.path(p).is_dir(), "{p}");
+        }
+        for p in [
+            "/etc/hosts",
+            "/etc/hostname",
+            "/etc/resolv.conf",
+            "/.dockerenv",
+        ] {
+            let md = fs::symlink_metadata(m.path(p)).unwrap();
+            assert!(md.is_file() && md.len() == 0, "{p}");
+        }
+        assert_eq!(
+            fs::read_link(m.path("/etc/mtab")).unwrap(),
+            std::path::Path::new("/proc/mounts")
+        );
+        // The image's own /etc is still there beneath.
+        assert!(m.path("/etc/passwd").is_file());
+    }
+    assert!(t.store.container_changes("c1").unwrap().is_empty());
+    // A half-built init layer from a crash is cleared when the store opens again.
+    let overlay = t.dir.join("root/image/overlay");
+    fs::create_dir_all(overlay.join(".init.4242/etc")).unwrap();
+    t.reopen(Driver::Overlay);
+    assert!(!overlay.join(".init.4242").exists());
+    assert!(overlay.join("init/etc/hosts").is_file());
+}
