@@ -20,7 +20,11 @@ export BERTH_NO_AUTOSTART=1
 
 work=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
 tag=$$
-bsock="$work/berth/state/berth.sock"
+# Run-time state on a tmpfs, data on the disk: where both engines keep them in production
+# (/run/berth, /var/run/docker; /var/lib/berth, /var/lib/docker).
+mkdir -p "$work/run"
+mount -t tmpfs -o mode=0755 bench-run "$work/run"
+bsock="$work/run/berth/berth.sock"
 dsock="$work/docker.sock"
 cg_b="berth-bench-$tag"
 cg_d="docker-bench-$tag"
@@ -55,11 +59,11 @@ pss() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '/^Pss:/ {print $2}' /pro
 echo "kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $runs runs each"
 
 # --- the daemons --------------------------------------------------------------------------
-"$bin/berth" daemon --root "$work/berth/root" --state "$work/berth/state" \
+"$bin/berth" daemon --root "$work/berth/root" --state "$work/run/berth" \
   --cgroup-parent "$cg_b" --bridge "bb${tag}" --nft-table "berth_bench_$tag" --link-prefix "bz" \
   >"$work/berth.log" 2>&1 &
 bpid=$!
-dockerd --data-root "$work/docker/root" --exec-root "$work/docker/exec" -H "unix://$dsock" \
+dockerd --data-root "$work/docker/root" --exec-root "$work/run/docker" -H "unix://$dsock" \
   --pidfile "$work/docker.pid" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
   --cgroup-parent="/$cg_d" >"$work/docker.log" 2>&1 &
 dpid=$!
@@ -74,7 +78,7 @@ if command -v podman >/dev/null; then
   # crun refuses hybrid cgroup hosts, so runc, with limits it can set.
   printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >"$work/podman/containers.conf"
   export CONTAINERS_CONF="$work/podman/containers.conf"
-  P=(podman --root "$work/podman/root" --runroot "$work/podman/run" --tmpdir "$work/podman/tmp" --cgroup-manager cgroupfs --events-backend file --runtime runc)
+  P=(podman --root "$work/podman/root" --runroot "$work/run/podman" --tmpdir "$work/podman/tmp" --cgroup-manager cgroupfs --events-backend file --runtime runc)
   if "${P[@]}" load -q -i "$image" >/dev/null 2>&1 && "${P[@]}" run --rm --network none $(runflags podman) busybox true >"$work/podman.err" 2>&1; then
     peers+=(podman)
   else
@@ -129,7 +133,7 @@ for p in berth docker; do
     n=$(echo $mons | wc -w)
     echo "$p $(rss $mons) $(pss $mons) $n" >"$work/mem.$p"
   else
-    shims=$(ps -eo pid,args | awk -v w="$work/docker" '/containerd-shim/ && index($0, w) {print $1}' | tr '\n' ' ')
+    shims=$(ps -eo pid,args | awk -v w="$work/run/docker" '/containerd-shim/ && index($0, w) {print $1}' | tr '\n' ' ')
     n=$(echo $shims | wc -w)
     echo "$p $(rss $shims) $(pss $shims) $n" >"$work/mem.$p"
   fi
@@ -144,7 +148,7 @@ done
 echo
 echo "== memory"
 sleep 2
-dproc=$(cat "$work/docker/exec/containerd/containerd.pid" 2>/dev/null || pgrep -P "$dpid" containerd || true)
+dproc=$(pgrep -P "$dpid" containerd || true)
 printf "  berth daemon idle:     RSS %6d KiB  PSS %6d KiB\n" "$(rss $bpid)" "$(pss $bpid)"
 printf "  dockerd + containerd:  RSS %6d KiB  PSS %6d KiB\n" "$(rss $dpid $dproc)" "$(pss $dpid $dproc)"
 read -r _ r s n <"$work/mem.berth"

@@ -110,6 +110,10 @@ pub trait Manager: Send + Sync {
 
     fn stats(&self) -> Result<Stats, Error>;
 
+    /// How many processes the OOM killer has killed in the cgroup: one file read, for the
+    /// exit of a container (`stats` reads them all).
+    fn oom_kill_count(&self) -> Result<u64, Error>;
+
     /// Removes the cgroup and any cgroups below it, leaf first, in every hierarchy. A cgroup
     /// that is already gone is fine; one whose last processes are still exiting is retried
     /// briefly.

@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod connect;
 mod daemon;
+mod daemon_args;
 mod opts;
 mod progress;
 mod stream;

@@ -790,8 +790,10 @@ impl Engine {
         let rootfs = self.rootfs(id);
         let _ = tokio::task::spawn_blocking(move || berth_image::mount::unmount(&rootfs)).await;
         tracing::debug!(container = %id, "exit: rootfs unmounted");
-        // The monitor removed the runtime's state; this is for monitors that died.
-        let _ = self.runtime.delete(id, true);
+        // The monitor removes the runtime's state after telling the exit; this is for
+        // monitors that died. Off the path of the waiters: the runtime's lock orders it
+        // with the monitor's cleanup and with a new start.
+        self.runtime_cleanup(id);
         self.network_down(id).await;
         self.forget_execs_of(id);
         c.state.status = Status::Exited;
@@ -1252,7 +1254,7 @@ impl Engine {
         })
         .await??;
         tracing::debug!(container = %id, "remove: snapshot removed");
-        let _ = self.runtime.delete(&id, true);
+        self.runtime_cleanup(&id);
         self.network_down(&id).await;
         tracing::debug!(container = %id, "remove: network down");
         self.forget_execs_of(&id);
@@ -1623,6 +1625,15 @@ impl Engine {
     fn container_root_size(&self, c: &Container) -> Option<u64> {
         let image = self.images.inspect(&c.image_id).ok()?;
         Some(self.container_size(&c.id).unwrap_or(0) + image.size)
+    }
+
+    /// Deletes what the runtime may still hold of a container that has ended, in the
+    /// background.
+    fn runtime_cleanup(&self, id: &str) {
+        let (rt, id) = (self.runtime.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let _ = rt.delete(&id, true);
+        });
     }
 
     /// The pid of a running container's first process.

@@ -124,7 +124,7 @@ pub struct Engine {
     pub(crate) cfg: Config,
     pub(crate) db: Db,
     pub images: Arc<ImageStore>,
-    pub(crate) monitor_exe: MonitorExe,
+    pub(crate) monitor_exe: Arc<MonitorExe>,
     pub(crate) runtime: Runtime,
     pub(crate) net: Option<Arc<berth_network::NetworkManager>>,
     pub(crate) registry: Arc<berth_registry::Client>,
@@ -195,7 +195,8 @@ impl Engine {
         let driver = cfg.driver;
         let images = tokio::task::spawn_blocking(move || ImageStore::open(&root, driver)).await??;
         let db = Db::open(&cfg.root.join("engine.db"))?;
-        let monitor_exe = MonitorExe::load(cfg.monitor.as_deref())?;
+        let monitor_exe = Arc::new(MonitorExe::load(cfg.monitor.as_deref())?);
+        monitor_exe.refill();
         let runtime = Runtime::new(cfg.state.join("runtime"));
         let registry = Arc::new(
             berth_registry::Client::new(cfg.registry.clone())

@@ -2,6 +2,10 @@
 //! into a sealed memfd and every monitor is executed from that copy: the processes that
 //! enter containers never run from a writable file (CVE-2019-5736), and no container start
 //! pays for the copy.
+//!
+//! One monitor always waits ready (`--standby`: executed, linked, reading its stdin for a
+//! config path), so a container start does not wait for a process to be executed: it hands
+//! the config to the waiting one and a new one is started behind it.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -16,6 +20,14 @@ use crate::error::{Error, Result};
 
 pub struct MonitorExe {
     fd: OwnedFd,
+    standby: std::sync::Mutex<Option<Standby>>,
+}
+
+/// A monitor executed ahead of need, waiting for a config path on its stdin.
+struct Standby {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
 }
 
 impl MonitorExe {
@@ -32,7 +44,55 @@ impl MonitorExe {
         let fd =
             seal_copy(&src).map_err(|e| Error::internal(format!("copy {}", path.display()), e))?;
         tracing::debug!(path = %path.display(), "berth-monitor sealed in memory");
-        Ok(MonitorExe { fd })
+        Ok(MonitorExe {
+            fd,
+            standby: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Starts a standby monitor (stdin and stdout piped; its own log comes with the config).
+    fn start_standby(&self) -> Result<Standby> {
+        let mut child = tokio::process::Command::new(self.exec_path())
+            .arg("--standby")
+            .arg0("berth-monitor")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|e| Error::internal("start berth-monitor", e))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        match (stdin, stdout) {
+            (Some(stdin), Some(stdout)) => Ok(Standby {
+                child,
+                stdin,
+                stdout,
+            }),
+            _ => Err(Error::Other("berth-monitor: no pipes".into())),
+        }
+    }
+
+    /// The waiting monitor, or a new one when there is none.
+    fn take_standby(&self) -> Result<Standby> {
+        let waiting = self.standby.lock().ok().and_then(|mut s| s.take());
+        match waiting {
+            Some(s) => Ok(s),
+            None => self.start_standby(),
+        }
+    }
+
+    /// Puts a new monitor in waiting, if none is.
+    pub fn refill(&self) {
+        let Ok(mut slot) = self.standby.lock() else {
+            return;
+        };
+        if slot.is_none() {
+            match self.start_standby() {
+                Ok(s) => *slot = Some(s),
+                Err(e) => tracing::warn!(error = %e.message(), "standby monitor"),
+            }
+        }
     }
 
     fn exec_path(&self) -> String {
@@ -91,27 +151,33 @@ pub struct Started {
 }
 
 /// Starts a monitor for `cfg` and waits until it has created the container (or failed to).
-pub async fn spawn(exe: &MonitorExe, cfg: &proto::Config) -> Result<Started> {
+pub async fn spawn(exe: &std::sync::Arc<MonitorExe>, cfg: &proto::Config) -> Result<Started> {
     std::fs::create_dir_all(&cfg.state_dir)?;
     let cfg_path = cfg.state_dir.join(proto::CONFIG_FILE);
     let data = serde_json::to_vec(cfg).map_err(|e| Error::internal("encode monitor config", e))?;
     berth_runtime::util::write_atomic(&cfg_path, &data, 0o600)?;
     let _ = std::fs::remove_file(cfg.state_dir.join(proto::EXIT_FILE));
-    let log = std::fs::File::create(cfg.state_dir.join("monitor.log"))?;
-    let mut child = tokio::process::Command::new(exe.exec_path())
-        .arg(&cfg_path)
-        .arg0("berth-monitor")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .kill_on_drop(false)
-        .spawn()
-        .map_err(|e| Error::internal("start berth-monitor", e))?;
+    let mut request = cfg_path.as_os_str().as_encoded_bytes().to_vec();
+    request.push(b'\n');
+    // The waiting monitor takes the config; one that died meanwhile (its stdin is gone)
+    // is replaced once by a fresh one.
+    let mut sb = exe.take_standby()?;
+    if sb.stdin.write_all(&request).await.is_err() {
+        sb = exe.start_standby()?;
+        sb.stdin
+            .write_all(&request)
+            .await
+            .map_err(|e| Error::internal("hand the config to berth-monitor", e))?;
+    }
+    let Standby {
+        child,
+        stdin,
+        stdout,
+    } = sb;
+    drop(stdin);
+    let behind = exe.clone();
+    tokio::task::spawn_blocking(move || behind.refill());
     let monitor_pid = child.id().unwrap_or(0) as i32;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| Error::Other("monitor stdout".into()))?;
     let mut line = String::new();
     let read = tokio::time::timeout(
         Duration::from_secs(60),

@@ -65,6 +65,14 @@ both_drivers!(
             t.store.remove("busybox", false, false),
             Err(ImageError::NotFound(_))
         ));
+        // Removed snapshot directories leave snapshots/ at once (through the trash, which a
+        // background thread empties, and which the next open clears of any leftover).
+        let sroot = t.dir.join("root/image").join(d.name());
+        assert_eq!(fs::read_dir(sroot.join("snapshots")).unwrap().count(), 0);
+        fs::create_dir_all(sroot.join("trash/left-by-a-crash/fs")).unwrap();
+        let mut t = t;
+        t.reopen(d);
+        assert_eq!(fs::read_dir(sroot.join("trash")).unwrap().count(), 0);
     }
 );
 

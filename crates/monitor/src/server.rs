@@ -113,14 +113,22 @@ struct Monitor {
     exited: Option<(i32, Instant)>,
 }
 
-/// The monitor's `main`: `berth-monitor STATE_DIR/monitor.json`.
+/// The monitor's `main`: `berth-monitor STATE_DIR/monitor.json`, or `berth-monitor
+/// --standby`: started ahead of need, it waits for the config's path on its stdin (and
+/// exits quietly when the daemon closes it instead).
 pub fn main() -> std::process::ExitCode {
     // Executed from a sealed memfd, the process would be named after the fd ("19").
     let _ = rustix::thread::set_name(c"berth-monitor");
-    let Some(path) = std::env::args_os().nth(1) else {
+    let Some(mut path) = std::env::args_os().nth(1) else {
         eprintln!("usage: berth-monitor CONFIG.json (started by the berth daemon)");
         return std::process::ExitCode::from(2);
     };
+    if path == "--standby" {
+        match wait_for_config() {
+            Some(p) => path = p,
+            None => return std::process::ExitCode::SUCCESS,
+        }
+    }
     let cfg: Config = match std::fs::read(&path)
         .map_err(|e| e.to_string())
         .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))
@@ -152,6 +160,26 @@ pub fn main() -> std::process::ExitCode {
 fn release_memory() {
     // SAFETY: malloc_trim only walks glibc's own free lists; we are single-threaded.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// A standby monitor's wait: one line on stdin, the config's path. From then on stderr is
+/// the monitor's own log beside it (`monitor.log`).
+fn wait_for_config() -> Option<std::ffi::OsString> {
+    use std::io::BufRead;
+    use std::os::unix::ffi::OsStringExt;
+    let mut line = Vec::new();
+    io::stdin().lock().read_until(b'\n', &mut line).ok()?;
+    if line.pop() != Some(b'\n') || line.is_empty() {
+        return None;
+    }
+    let path = std::ffi::OsString::from_vec(line);
+    if let Some(dir) = Path::new(&path).parent()
+        && let Ok(log) = File::create(dir.join("monitor.log"))
+    {
+        // SAFETY: dup2 onto our own stderr; `log` stays open until the call returns.
+        unsafe { libc::dup2(log.as_raw_fd(), 2) };
+    }
+    Some(path)
 }
 
 /// One line of JSON on stdout, which the daemon reads to learn how the create went.
@@ -872,15 +900,9 @@ impl Monitor {
         }
         let oom_killed = self
             .rt
-            .stats(&self.cfg.id)
-            .map(|s| s.memory.oom_kill_count > 0)
+            .oom_kill_count(&self.cfg.id)
+            .map(|n| n > 0)
             .unwrap_or(false);
-        if let Err(e) = self.rt.delete(&self.cfg.id, true) {
-            eprintln!(
-                "berth-monitor: delete container: {}",
-                berth_runtime::chain(&e)
-            );
-        }
         let status = ExitStatus {
             oom_killed,
             ..self.exit_status(code)
@@ -902,6 +924,15 @@ impl Monitor {
         }
         self.clients.clear();
         let _ = std::fs::remove_file(self.cfg.state_dir.join(proto::SOCKET));
+        // The exit is recorded and told: the runtime's cleanup (cgroups, state) need not
+        // delay whoever waits for it. A new start of the container clears it as well, under
+        // the same lock, so the two never trip over each other.
+        if let Err(e) = self.rt.delete(&self.cfg.id, true) {
+            eprintln!(
+                "berth-monitor: delete container: {}",
+                berth_runtime::chain(&e)
+            );
+        }
     }
 
     /// Reads one more chunk from a source if it has one ready now; `false` when done.

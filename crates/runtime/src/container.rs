@@ -370,6 +370,12 @@ impl Runtime {
         Ok(berth_cgroups::from_paths(state.cgroup).stats()?)
     }
 
+    /// Processes of the container killed by the OOM killer (one cgroup file read).
+    pub fn oom_kill_count(&self, id: &str) -> Result<u64> {
+        let state = self.load(id)?;
+        Ok(berth_cgroups::from_paths(state.cgroup).oom_kill_count()?)
+    }
+
     /// Changes the resources of a running container; `update` is merged into the current
     /// resources (fields it leaves unset stay as they are).
     pub fn update(&self, id: &str, update: &LinuxResources) -> Result<LinuxResources> {

@@ -140,6 +140,13 @@ pub(super) fn apply(dir: Option<&Path>, m: &Memory) -> Result<(), Error> {
     Ok(())
 }
 
+/// `oom_kill` of `memory.oom_control` (0 on kernels that do not count).
+pub(super) fn oom_kill_count(dir: &Path) -> Result<u64, Error> {
+    Ok(fsutil::read_opt(&dir.join("memory.oom_control"))?
+        .and_then(|text| stats::parse_flat(&text).get("oom_kill").copied())
+        .unwrap_or(0))
+}
+
 pub(super) fn stats(dir: &Path, out: &mut MemoryStats) -> Result<(), Error> {
     let read = |name: &str| fsutil::read_u64_opt(&dir.join(name));
     out.usage = read("memory.usage_in_bytes")?.unwrap_or(0);
@@ -157,12 +164,7 @@ pub(super) fn stats(dir: &Path, out: &mut MemoryStats) -> Result<(), Error> {
     } else {
         out.swap_limit = u64::MAX;
     }
-    if let Some(text) = fsutil::read_opt(&dir.join("memory.oom_control"))? {
-        out.oom_kill_count = stats::parse_flat(&text)
-            .get("oom_kill")
-            .copied()
-            .unwrap_or(0);
-    }
+    out.oom_kill_count = oom_kill_count(dir)?;
     if let Some(text) = fsutil::read_opt(&dir.join("memory.stat"))? {
         out.stats = stats::parse_flat(&text);
     }

@@ -182,6 +182,13 @@ impl crate::Manager for Manager {
         sent
     }
 
+    fn oom_kill_count(&self) -> Result<u64, Error> {
+        match self.path("memory") {
+            Some(p) => memory::oom_kill_count(p),
+            None => Ok(0),
+        }
+    }
+
     fn stats(&self) -> Result<Stats, Error> {
         if let Some(dir) = self.procs_dir() {
             crate::require_dir(dir)?;

@@ -102,6 +102,13 @@ pub(super) fn apply(dir: &Path, available: &Controllers, m: &Memory) -> Result<(
     Ok(())
 }
 
+/// `oom_kill` of `memory.events`.
+pub(super) fn oom_kill_count(dir: &Path) -> Result<u64, Error> {
+    Ok(fsutil::read_opt(&dir.join("memory.events"))?
+        .and_then(|text| stats::parse_flat(&text).get("oom_kill").copied())
+        .unwrap_or(0))
+}
+
 pub(super) fn stats(dir: &Path, out: &mut MemoryStats) -> Result<(), Error> {
     let read = |name: &str| fsutil::read_u64_opt(&dir.join(name));
     out.usage = read("memory.current")?.unwrap_or(0);

@@ -268,6 +268,10 @@ impl crate::Manager for Manager {
         crate::signal_all(&self.pids()?, signal)
     }
 
+    fn oom_kill_count(&self) -> Result<u64, Error> {
+        memory::oom_kill_count(self.dir()?)
+    }
+
     fn stats(&self) -> Result<Stats, Error> {
         let dir = self.dir()?;
         crate::require_dir(dir)?;

@@ -206,6 +206,32 @@ pub(crate) struct Store {
     pub db: Arc<Db>,
 }
 
+/// Deletes `path` in the one background thread that empties every store's trash.
+fn discard(path: PathBuf) {
+    static TRASH: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<PathBuf>>> =
+        std::sync::OnceLock::new();
+    let tx = TRASH.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+        let spawned = std::thread::Builder::new()
+            .name("berth-trash".into())
+            .spawn(move || {
+                for p in rx {
+                    if let Err(e) = crate::fsutil::remove_tree(&p) {
+                        tracing::warn!(path = %p.display(), error = %e, "emptying the trash");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no trash thread: removing in place");
+        }
+        std::sync::Mutex::new(tx)
+    });
+    let sent = tx.lock().map(|t| t.send(path.clone()));
+    if !matches!(sent, Ok(Ok(()))) {
+        let _ = crate::fsutil::remove_tree(&path);
+    }
+}
+
 fn io_err(key: &str, path: &Path) -> impl FnOnce(io::Error) -> SnapshotError {
     let key = key.to_string();
     let path = path.to_path_buf();
@@ -216,10 +242,33 @@ impl Store {
     pub fn open(root: &Path, db: Arc<Db>) -> Result<Store, SnapshotError> {
         let snaps = root.join("snapshots");
         std::fs::create_dir_all(&snaps).map_err(io_err("", &snaps))?;
+        // What was being thrown away when we stopped.
+        let trash = root.join("trash");
+        if trash.exists() {
+            crate::fsutil::remove_tree(&trash).map_err(io_err("", &trash))?;
+        }
+        std::fs::create_dir_all(&trash).map_err(io_err("", &trash))?;
         Ok(Store {
             root: root.to_path_buf(),
             db,
         })
+    }
+
+    /// Removes the directory of a snapshot whose row is gone: renamed into `trash/` at once
+    /// (one directory operation), deleted by a background thread. What a crash leaves in
+    /// the trash goes when the store opens again.
+    pub fn remove_dir(&self, key: &str, id: &str) -> Result<(), SnapshotError> {
+        let dir = self.dir(id);
+        let to = self.root.join("trash").join(id);
+        match std::fs::rename(&dir, &to) {
+            Ok(()) => {
+                discard(to);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            // Elsewhere than the trash's filesystem, or the trash is gone: remove in place.
+            Err(_) => crate::fsutil::remove_tree(&dir).map_err(io_err(key, &dir)),
+        }
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {

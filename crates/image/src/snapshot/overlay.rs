@@ -156,8 +156,7 @@ impl Snapshotter for Overlay {
     fn remove(&self, key: &str) -> Result<(), SnapshotError> {
         let info = self.s.delete(key)?;
         let _ = std::fs::remove_file(self.link(&info.id));
-        let dir = self.s.dir(&info.id);
-        crate::fsutil::remove_tree(&dir).map_err(self.s.io(key, &dir))
+        self.s.remove_dir(key, &info.id)
     }
 
     fn walk(&self, f: &mut dyn FnMut(&Info)) -> Result<(), SnapshotError> {

@@ -110,8 +110,7 @@ impl Snapshotter for Vfs {
 
     fn remove(&self, key: &str) -> Result<(), SnapshotError> {
         let info = self.s.delete(key)?;
-        let dir = self.s.dir(&info.id);
-        crate::fsutil::remove_tree(&dir).map_err(self.s.io(key, &dir))
+        self.s.remove_dir(key, &info.id)
     }
 
     fn walk(&self, f: &mut dyn FnMut(&Info)) -> Result<(), SnapshotError> {
