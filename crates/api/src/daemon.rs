@@ -157,6 +157,7 @@ async fn run_async(cfg: DaemonConfig) -> Result<()> {
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("chmod {}", socket.display()))?;
     tracing::info!(socket = %socket.display(), root = %cfg.root.display(), "berth daemon ready");
+    let engine_for_stop = engine.clone();
     let server = tokio::spawn(crate::serve(engine, listener));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("signals")?;
@@ -168,6 +169,7 @@ async fn run_async(cfg: DaemonConfig) -> Result<()> {
     }
     tracing::info!("stopping; containers keep running");
     server.abort();
+    engine_for_stop.stop();
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

@@ -175,6 +175,14 @@ fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File> {
 }
 
 impl Engine {
+    /// What the daemon does as it stops (containers keep running): the resources made ahead
+    /// of need go.
+    pub fn stop(&self) {
+        if let Some(net) = &self.net {
+            net.drop_spares();
+        }
+    }
+
     /// Opens (or creates) the daemon's state and finds the containers that still run.
     pub async fn open(cfg: Config) -> Result<Arc<Engine>> {
         for d in [&cfg.root, &cfg.state] {
@@ -204,8 +212,11 @@ impl Engine {
         );
         let net = match cfg.network.clone() {
             None => None,
-            Some(ncfg) => {
+            Some(mut ncfg) => {
                 let dir = cfg.root.join("network");
+                // Namespaces are run-time state: with the monitors, on the state tmpfs.
+                ncfg.netns_dir
+                    .get_or_insert_with(|| cfg.state.join("netns"));
                 match tokio::task::spawn_blocking(move || {
                     berth_network::NetworkManager::open(&dir, ncfg)
                 })

@@ -216,6 +216,7 @@ impl Engine {
                     Ok(ns)
                 })
                 .await??;
+                self.refill_spare_netns();
                 Ok(Some(ns))
             }
             Mode::Container(other) => {
@@ -316,6 +317,7 @@ impl Engine {
                     Ok(ns)
                 })
                 .await??;
+                self.refill_spare_netns();
                 Ok(Some(ns))
             }
         }
@@ -336,6 +338,13 @@ impl Engine {
     }
 
     /// After live restore: everything of containers that no longer run goes.
+    /// Makes the network namespaces taken by starts again, in the background.
+    pub(crate) fn refill_spare_netns(&self) {
+        if let Some(net) = self.net.clone() {
+            tokio::task::spawn_blocking(move || net.refill_spares());
+        }
+    }
+
     pub(crate) async fn network_restore(&self, live: HashSet<String>) {
         if let Some(net) = self.net.clone() {
             let _ = tokio::task::spawn_blocking(move || {
@@ -348,6 +357,7 @@ impl Engine {
                 }
             })
             .await;
+            self.refill_spare_netns();
         }
     }
 

@@ -82,6 +82,12 @@ pub struct NetworkConfig {
     pub port_range: Option<(u16, u16)>,
     /// The port the embedded DNS listens on (53: resolv.conf cannot name another).
     pub dns_port: u16,
+    /// Where containers' named network namespaces are kept (a tmpfs such as the daemon's
+    /// state directory is best); `None` is `<state dir>/netns`.
+    pub netns_dir: Option<PathBuf>,
+    /// Network namespaces made ahead of need, so that a container start does not wait for
+    /// the kernel to set one up (0: none).
+    pub spare_netns: usize,
 }
 
 impl Default for NetworkConfig {
@@ -103,6 +109,8 @@ impl Default for NetworkConfig {
             firewall: FirewallBackend::Auto,
             port_range: None,
             dns_port: 53,
+            netns_dir: None,
+            spare_netns: 1,
         }
     }
 }
@@ -209,6 +217,9 @@ pub struct NetworkManager {
     dns: DnsServer,
     inner: Mutex<Inner>,
     reaper: Reaper,
+    /// Namespaces made ahead of need (see [`NetworkConfig::spare_netns`]).
+    spares: Mutex<Vec<PathBuf>>,
+    spare_seq: std::sync::atomic::AtomicU64,
 }
 
 fn now() -> u64 {
@@ -313,6 +324,8 @@ impl NetworkManager {
             tc: rate::find_tc(),
             dns,
             reaper: Reaper::start()?,
+            spares: Mutex::new(Vec::new()),
+            spare_seq: std::sync::atomic::AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 store,
                 nl,
@@ -1056,17 +1069,78 @@ impl NetworkManager {
 
     // ----- namespaces -----
 
-    /// Where a container's named network namespace lives: `state_dir/netns/<id>`.
+    /// The directory of containers' named network namespaces.
+    fn netns_dir(&self) -> PathBuf {
+        self.config
+            .netns_dir
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("netns"))
+    }
+
+    /// Where a container's named network namespace lives: `<netns dir>/<id>`.
     pub fn netns_path(&self, container_id: &str) -> PathBuf {
-        self.state_dir.join("netns").join(container_id)
+        self.netns_dir().join(container_id)
     }
 
     /// Creates the container's named network namespace (lo up) and returns its path, for the
-    /// OCI spec's `network` namespace `path`.
+    /// OCI spec's `network` namespace `path`. A spare one is taken when there is one: the
+    /// caller should then [`refill_spares`](Self::refill_spares) off its hot path.
     pub fn create_netns(&self, container_id: &str) -> Result<PathBuf> {
         let p = self.netns_path(container_id);
+        let spare = self.spares.lock().ok().and_then(|mut s| s.pop());
+        if let Some(spare) = spare {
+            match netns::adopt(&spare, &p) {
+                Ok(()) => return Ok(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "spare network namespace");
+                    let _ = netns::remove_netns(&spare);
+                    let _ = netns::remove_netns(&p);
+                }
+            }
+        }
         netns::create_netns(&p)?;
         Ok(p)
+    }
+
+    /// Makes spare namespaces until there are [`NetworkConfig::spare_netns`].
+    pub fn refill_spares(&self) {
+        loop {
+            let have = self.spares.lock().map(|s| s.len()).unwrap_or(usize::MAX);
+            if have >= self.config.spare_netns {
+                return;
+            }
+            let n = self
+                .spare_seq
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = self
+                .netns_dir()
+                .join(format!(".spare-{}-{n}", std::process::id()));
+            match netns::create_netns(&p) {
+                Ok(()) => match self.spares.lock() {
+                    Ok(mut s) => s.push(p),
+                    Err(_) => {
+                        let _ = netns::remove_netns(&p);
+                        return;
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "spare network namespace");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Removes the spare namespaces (the daemon stops).
+    pub fn drop_spares(&self) {
+        let spares = self
+            .spares
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        for p in spares {
+            let _ = netns::remove_netns(&p);
+        }
     }
 
     /// Removes the container's named namespace (idempotent).
@@ -1164,10 +1238,15 @@ impl NetworkManager {
             }
             self.apply_rules(&mut inner)?;
         }
-        if let Ok(dir) = fs::read_dir(self.state_dir.join("netns")) {
+        let spares: HashSet<PathBuf> = self
+            .spares
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        if let Ok(dir) = fs::read_dir(self.netns_dir()) {
             for entry in dir.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !live.contains(&name) {
+                if !live.contains(&name) && !spares.contains(&entry.path()) {
                     netns::remove_netns(&entry.path())?;
                     report.netns.push(entry.path());
                 }

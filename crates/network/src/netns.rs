@@ -58,6 +58,42 @@ pub fn create_netns(path: &Path) -> Result<()> {
     made
 }
 
+/// Moves the namespace kept at `spare` to `path` (a new file): a second bind mount of the
+/// same namespace, then the first is removed. (`MS_MOVE` would fail under a shared mount.)
+pub fn adopt(spare: &Path, path: &Path) -> Result<()> {
+    let err = |op, source| Error::Netns {
+        path: path.to_path_buf(),
+        op,
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| err("create directory", e))?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| err("create file", e))?;
+    let src = path_cstring(spare).map_err(|e| err("path", e))?;
+    let target = path_cstring(path).map_err(|e| err("path", e))?;
+    // SAFETY: both paths are valid NUL-terminated strings; a bind mount takes no data.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        let _ = fs::remove_file(path);
+        return Err(err("bind mount", e));
+    }
+    remove_netns(spare)
+}
+
 /// Unmounts and removes a namespace made by [`create_netns`]; nothing there is success.
 pub fn remove_netns(path: &Path) -> Result<()> {
     let target = path_cstring(path).map_err(|e| Error::Netns {

@@ -98,17 +98,36 @@ pub(super) fn stage1(s: &Setup<'_>, ch: &Channel) -> Result<Infallible> {
     if new_time {
         crate::namespaces::write_time_offsets(s.spec.linux())?;
     }
+    // The new process waits for a byte on this pipe: its pid reaches the runtime before
+    // anything the process itself says (both speak on the same channel).
+    let (gate_r, gate_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "pipe".into())?;
     // SAFETY: this process is single-threaded (a fork of the single-threaded runtime).
     match unsafe { sys::clone_fork(libc::CLONE_PARENT) }
         .ctx(|| "fork the container process".into())?
     {
-        sys::Forked::Child => child_main(ch, || match &s.mode {
-            SetupMode::Create { .. } => init(s, ch),
-            SetupMode::Exec { .. } => exec_process(s, ch),
+        sys::Forked::Child => child_main(ch, || {
+            drop(gate_w);
+            let mut b = [0u8; 1];
+            loop {
+                match rustix::io::read(&gate_r, &mut b) {
+                    Ok(1) => break,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    // Stage 1 died without reporting us: nobody would supervise us.
+                    _ => return Err(Error::Init("the setup process is gone".into())),
+                }
+            }
+            drop(gate_r);
+            match &s.mode {
+                SetupMode::Create { .. } => init(s, ch),
+                SetupMode::Exec { .. } => exec_process(s, ch),
+            }
         }),
         sys::Forked::Parent(pid) => {
+            drop(gate_r);
             ch.send(&Msg::Child(pid))
                 .ctx(|| "report the container pid".into())?;
+            let _ = rustix::io::write(&gate_w, &[1]);
             sys::exit_now(0)
         }
     }
