@@ -68,6 +68,35 @@ pub(crate) fn write_raw(path: &Path, value: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// A cgroup file kept open for several values, one `write` each (v1's `devices.allow` takes
+/// one rule a write): the path is walked once.
+pub(crate) struct Knob {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Knob {
+    pub(crate) fn open(path: &Path) -> Result<Knob, Error> {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|source| write_error(path, "", source))?;
+        Ok(Knob {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    pub(crate) fn write(&mut self, value: &str) -> Result<(), Error> {
+        self.file
+            .write_all(value.as_bytes())
+            .map_err(|source| write_error(&self.path, value, source))?;
+        #[cfg(test)]
+        record::push(&self.path, value);
+        Ok(())
+    }
+}
+
 /// Writes `value` to an existing cgroup file.
 pub(crate) fn write(path: &Path, value: &str) -> Result<(), Error> {
     write_raw(path, value).map_err(|source| write_error(path, value, source))

@@ -1258,7 +1258,19 @@ impl Engine {
         self.network_down(&id).await;
         tracing::debug!(container = %id, "remove: network down");
         self.forget_execs_of(&id);
-        let _ = std::fs::remove_dir_all(self.container_dir(&id));
+        // The container's directory (its log, network files) leaves by one rename; the
+        // files go in the background (and at the next start, if we stop first).
+        let dir = self.container_dir(&id);
+        let trash = self
+            .cfg
+            .root
+            .join("containers")
+            .join(format!(".trash-{id}"));
+        if std::fs::rename(&dir, &trash).is_ok() {
+            tokio::task::spawn_blocking(move || std::fs::remove_dir_all(trash));
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         let _ = std::fs::remove_dir_all(self.state_dir(&id));
         if volumes {
             for m in &c.mounts {

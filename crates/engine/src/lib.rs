@@ -191,6 +191,14 @@ impl Engine {
         }
         // One daemon per root and per state directory: a second one would corrupt both.
         let locks = vec![lock_dir(&cfg.root)?, lock_dir(&cfg.state)?];
+        // Directories of removed containers that were still being deleted when we stopped.
+        if let Ok(rd) = std::fs::read_dir(cfg.root.join("containers")) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".trash-") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         for d in [
             cfg.root.join("containers"),
             cfg.root.join("volumes"),

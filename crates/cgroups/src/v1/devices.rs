@@ -28,14 +28,12 @@ pub(super) fn apply(dir: Option<&Path>, rules: &[DeviceCgroupRule]) -> Result<()
             return Ok(());
         }
     }
-    fsutil::write(&dir.join("devices.deny"), "a")?;
+    let mut deny = fsutil::Knob::open(&dir.join("devices.deny"))?;
+    let mut allow = fsutil::Knob::open(&dir.join("devices.allow"))?;
+    deny.write("a")?;
     for r in &rules {
-        let file = if r.allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        fsutil::write(&dir.join(file), &r.v1_line())?;
+        let knob = if r.allow { &mut allow } else { &mut deny };
+        knob.write(&r.v1_line())?;
     }
     Ok(())
 }
