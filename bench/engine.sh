@@ -5,6 +5,8 @@
 #   3. memory: each daemon idle, then per running container (berth's monitor against
 #      containerd's shim), as RSS and as PSS (shared pages divided among their users)
 #   4. `ps -a` with 500 containers
+#   5. `run --rm busybox true` on each engine's default bridge, and the throughput of a TCP
+#      stream from the host's 127.0.0.1 through a published port into a container
 #
 # Every daemon is private to this run (its own root, socket, cgroup parent; berth with its own
 # bridge and nftables table) and everything is removed at the end.
@@ -41,6 +43,7 @@ cleanup() {
   [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
   [ ${#P[@]} -gt 0 ] && "${P[@]}" system reset -f >/dev/null 2>&1
   ip link delete "bb${tag}" 2>/dev/null
+  ip link delete "db${tag}" 2>/dev/null
   nft delete table ip "berth_bench_$tag" 2>/dev/null
   grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
   for d in /sys/fs/cgroup/{,*/}{$cg_b,$cg_d}; do
@@ -50,6 +53,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# An engine's work goes on after its `run` returns (docker: the shim's exit, containerd's
+# garbage collection; berth: the trash emptied in the background). A short pause after each
+# timed run lets it finish, so that it is not counted in the next run of another engine.
+settle() { sleep 0.2; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 now_us() { echo $(( $(date +%s%N) / 1000 )); }
 kib() { awk -v k="$1" '/^(VmRSS|Pss):/ && $1 == k":" {print $2}' "$2" 2>/dev/null || echo 0; }
@@ -63,8 +70,13 @@ echo "kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg);
   --cgroup-parent "$cg_b" --bridge "bb${tag}" --nft-table "berth_bench_$tag" --link-prefix "bz" \
   >"$work/berth.log" 2>&1 &
 bpid=$!
+# dockerd's default bridge is one made here (so nothing of the host's is touched), without
+# iptables rules: for 127.0.0.1 docker's path is its userland proxy either way.
+ip link add "db${tag}" type bridge
+ip addr add "10.213.$((tag % 250)).1/24" dev "db${tag}"
+ip link set "db${tag}" up
 dockerd --data-root "$work/docker/root" --exec-root "$work/run/docker" -H "unix://$dsock" \
-  --pidfile "$work/docker.pid" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+  --pidfile "$work/docker.pid" --bridge="db${tag}" --iptables=false --ip6tables=false --ip-masq=false \
   --cgroup-parent="/$cg_d" >"$work/docker.log" 2>&1 &
 dpid=$!
 for _ in $(seq 300); do [ -S "$bsock" ] && [ -S "$dsock" ] && "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -104,6 +116,7 @@ for _ in $(seq "$runs"); do
   for p in "${peers[@]}"; do
     t0=$(now_us); cli "$p" run --rm --network none $(runflags "$p") busybox true; t1=$(now_us)
     echo $((t1 - t0)) >>"$work/t.$p"
+    settle
   done
 done
 for p in "${peers[@]}"; do med[$p]=$(median <"$work/t.$p"); done
@@ -179,3 +192,51 @@ for p in berth docker; do
 done
 awk -v b="${med[berth]}" -v d="${med[docker]}" -v c="$(median <"$work/ps.dcli")" 'BEGIN {
   printf "  berth    %7.1f ms\n  docker   %7.1f ms   %.1fx berth\n  docker CLI against the berth daemon: %.1f ms\n", b/1000, d/1000, d/b, c/1000}'
+
+# --- 5. the default bridge -------------------------------------------------------------------
+echo
+echo "== run --rm busybox true on the default bridge (interleaved; median of $runs)"
+for p in berth docker; do for _ in 1 2 3; do cli "$p" run --rm busybox true; done; done
+for p in berth docker; do : >"$work/br.$p"; done
+for _ in $(seq "$runs"); do
+  for p in berth docker; do
+    t0=$(now_us); cli "$p" run --rm busybox true; t1=$(now_us)
+    echo $((t1 - t0)) >>"$work/br.$p"
+    settle
+  done
+done
+awk -v b="$(median <"$work/br.berth")" -v d="$(median <"$work/br.docker")" 'BEGIN {
+  printf "  berth    %7.1f ms\n  docker   %7.1f ms   %.1fx berth\n", b/1000, d/1000, d/b}'
+
+echo
+echo "== 1 GiB from 127.0.0.1 through a published port into a container (median of 5)"
+cat >"$work/send.py" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1]); total = 1 << 30; chunk = bytes(1 << 20)
+for _ in range(100):
+    try:
+        s = socket.create_connection(("127.0.0.1", port)); break
+    except OSError:
+        time.sleep(0.05)
+t0 = time.monotonic(); sent = 0
+while sent < total:
+    s.sendall(chunk); sent += len(chunk)
+s.shutdown(socket.SHUT_WR)
+s.settimeout(60)
+while s.recv(65536):
+    pass
+print(int(total / (time.monotonic() - t0) / 1e6))
+PY
+port=$((20000 + tag % 20000))
+for p in berth docker; do
+  port=$((port + 1))
+  : >"$work/tp.$p"
+  for _ in 1 2 3 4 5; do
+    c=$(cli "$p" run -d -p "127.0.0.1:$port:5000" busybox nc -l -p 5000)
+    sleep 0.5
+    python3 "$work/send.py" "$port" >>"$work/tp.$p"
+    cli "$p" rm -f "$c" >/dev/null
+  done
+done
+awk -v b="$(median <"$work/tp.berth")" -v d="$(median <"$work/tp.docker")" 'BEGIN {
+  printf "  berth  (nftables DNAT)   %6d MB/s\n  docker (userland proxy)  %6d MB/s   berth %.1fx\n", b, d, b/d}'

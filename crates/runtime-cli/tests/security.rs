@@ -15,10 +15,33 @@ use serde_json::json;
 /// CVE-2019-5736: a process in the container that gets hold of the runtime's binary through
 /// /proc/PID/exe of a runtime process inside the container must not be able to write it.
 /// A startContainer hook runs while the runtime process (pid 1, not yet exec'd) is there.
+/// By default the runtime runs from a private read-only overlay mount of its binary.
 #[test]
 fn runtime_binary_cannot_be_overwritten_from_inside() {
     require_root!();
-    let rt = Rt::new();
+    let exe = runtime_binary_attack(Rt::new());
+    assert!(
+        !exe.starts_with("/memfd:") && exe.trim_end().ends_with("/berth-runtime"),
+        "expected the private overlay, the runtime in the container runs from {exe:?}"
+    );
+}
+
+/// The same with the fallback forced: a sealed memfd copy of the binary.
+#[test]
+fn runtime_binary_cannot_be_overwritten_from_inside_sealed_copy() {
+    require_root!();
+    let mut rt = Rt::new();
+    rt.env
+        .push(("BERTH_RUNTIME_SEALED_COPY".into(), "1".into()));
+    let exe = runtime_binary_attack(rt);
+    assert!(
+        exe.starts_with("/memfd:"),
+        "runtime in the container runs from {exe:?}, not a sealed copy"
+    );
+}
+
+/// Runs the attack; returns where /proc/1/exe of the runtime process pointed.
+fn runtime_binary_attack(rt: Rt) -> String {
     let shared = TempDir::new("cve-2019-5736");
     let before = std::fs::read(BIN).unwrap();
     let b = bundle(&["true"], |c| {
@@ -44,9 +67,10 @@ fn runtime_binary_cannot_be_overwritten_from_inside() {
     let (code, _, err) = run_bundle(&rt, &b);
     assert_eq!(code, 0, "{err}");
     let exe = std::fs::read_to_string(shared.join("exe")).unwrap();
-    assert!(
-        exe.starts_with("/memfd:"),
-        "runtime in the container runs from {exe:?}, not a sealed copy"
+    assert_ne!(
+        exe.trim_end(),
+        BIN,
+        "the runtime in the container runs from the host binary"
     );
     assert_eq!(
         std::fs::read_to_string(shared.join("result")).unwrap(),
@@ -57,6 +81,7 @@ fn runtime_binary_cannot_be_overwritten_from_inside() {
         before,
         "the runtime binary changed"
     );
+    exe
 }
 
 /// CVE-2024-21626: no host fd or directory may serve as the container's cwd.

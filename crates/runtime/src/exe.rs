@@ -1,19 +1,35 @@
 //! CVE-2019-5736: a container must never get a writable handle on the runtime's binary. Any
-//! process of ours that enters a container runs from a sealed, read-only memfd copy of the
-//! binary, so `/proc/PID/exe` (or a `#!/proc/self/exe` trick) leads to that copy and not to the
-//! file on the host.
+//! process of ours that enters a container runs from a binary nobody can write:
+//!
+//! - by default, the same file seen through a private, read-only overlay mount that is never
+//!   attached anywhere (`fsopen` + `fsmount`, no `move_mount`): no path leads to it, nothing can
+//!   remount it, and opening it for writing (`/proc/PID/exe`, `/proc/self/fd/N`) fails with
+//!   EROFS. It costs one mount, not a copy of the binary;
+//! - where that is not possible (a kernel before 6.8, no overlay, `BERTH_RUNTIME_SEALED_COPY=1`
+//!   in the environment), a sealed memfd copy of the binary, as runc did before 1.2.
+//!
+//! Either way `/proc/PID/exe` (or a `#!/proc/self/exe` trick) leads to a file that cannot be
+//! written, and not to the file on the host.
 
 use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
+use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags, StatVfsMountFlags};
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 
 const SEALS: SealFlags = SealFlags::SEAL
     .union(SealFlags::SHRINK)
     .union(SealFlags::GROW)
     .union(SealFlags::WRITE);
+
+/// Set by [`reexec_sealed`] for the re-executed process when it runs through the private
+/// overlay; removed again first thing.
+const OVERLAY_MARK: &str = "_BERTH_RUNTIME_RO_EXE";
+/// Forces the memfd copy.
+const FORCE_COPY: &str = "BERTH_RUNTIME_SEALED_COPY";
+const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
 /// True when the running binary is already a sealed memfd.
 pub fn running_from_sealed_copy() -> bool {
@@ -27,18 +43,52 @@ pub fn running_from_sealed_copy() -> bool {
     rustix::fs::fcntl_get_seals(&fd).is_ok_and(|s| s.contains(SEALS))
 }
 
-/// Re-executes the running binary from a sealed memfd copy, with the same arguments and
-/// environment, unless it already runs from one. Returns only on failure. Call it first
-/// thing in `main`, before any thread is started.
+/// True when the running binary is the one [`reexec_sealed`] put on a private read-only
+/// overlay: the mark in the environment, and `/proc/self/exe` on a read-only overlay mount.
+fn running_from_private_overlay() -> bool {
+    let Ok(fd) = rustix::fs::open(
+        "/proc/self/exe",
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    // f_type's width differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    let on_overlay =
+        rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type as i64 == OVERLAYFS_SUPER_MAGIC);
+    let read_only =
+        rustix::fs::fstatvfs(&fd).is_ok_and(|s| s.f_flag.contains(StatVfsMountFlags::RDONLY));
+    on_overlay && read_only
+}
+
+/// Re-executes the running binary from a file nobody can write (see the module's comment),
+/// with the same arguments and environment, unless it already runs from one. Returns only on
+/// failure. Call it first thing in `main`, before any thread is started.
 pub fn reexec_sealed() -> io::Result<()> {
+    if std::env::var_os(OVERLAY_MARK).is_some() {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::remove_var(OVERLAY_MARK) };
+        if running_from_private_overlay() {
+            return Ok(());
+        }
+    }
     if running_from_sealed_copy() {
         return Ok(());
     }
-    let copy = sealed_copy()?;
+    let overlay = if std::env::var_os(FORCE_COPY).is_some_and(|v| v == "1") {
+        None
+    } else {
+        private_overlay_exe().ok()
+    };
+    let (exe, mark) = match overlay {
+        Some(fd) => (fd, true),
+        None => (sealed_copy()?, false),
+    };
     let argv: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_vec()))
         .collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = std::env::vars_os()
+    let mut envp: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv: OsString = k;
             kv.push("=");
@@ -46,16 +96,19 @@ pub fn reexec_sealed() -> io::Result<()> {
             CString::new(kv.into_vec())
         })
         .collect::<Result<_, _>>()?;
+    if mark {
+        envp.push(CString::new(format!("{OVERLAY_MARK}=1"))?);
+    }
     let mut a: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
     a.push(std::ptr::null());
     let mut e: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
     e.push(std::ptr::null());
     // SAFETY: argv/envp are NULL-terminated arrays of valid C strings that outlive the call;
-    // execveat with AT_EMPTY_PATH executes the memfd itself and returns only on error.
+    // execveat with AT_EMPTY_PATH executes the file behind `exe` and returns only on error.
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            copy.as_raw_fd(),
+            exe.as_raw_fd(),
             c"".as_ptr(),
             a.as_ptr(),
             e.as_ptr(),
@@ -63,6 +116,47 @@ pub fn reexec_sealed() -> io::Result<()> {
         )
     };
     Err(io::Error::last_os_error())
+}
+
+/// The running binary opened through a read-only overlay mount of its own directory that is
+/// never attached to any mount namespace. Overlay wants two lower layers when it has no upper
+/// one; the second is an empty, equally detached, read-only tmpfs. Needs `lowerdir+` (Linux
+/// 6.8), which takes each layer as one string, whatever characters the path holds.
+pub fn private_overlay_exe() -> io::Result<OwnedFd> {
+    let exe = std::fs::read_link("/proc/self/exe")?;
+    let (Some(dir), Some(name)) = (exe.parent(), exe.file_name()) else {
+        return Err(io::Error::other("the runtime binary has no directory"));
+    };
+    if name.as_bytes().ends_with(b" (deleted)") {
+        return Err(io::Error::other("the runtime binary was deleted"));
+    }
+    let empty = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    rustix::mount::fsconfig_create(&empty)?;
+    let empty = rustix::mount::fsmount(
+        &empty,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY,
+    )?;
+    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    rustix::mount::fsconfig_set_string(&fs, "source", "berth-runtime")?;
+    rustix::mount::fsconfig_set_string(&fs, "lowerdir+", dir)?;
+    rustix::mount::fsconfig_set_string(
+        &fs,
+        "lowerdir+",
+        format!("/proc/self/fd/{}", empty.as_raw_fd()),
+    )?;
+    rustix::mount::fsconfig_create(&fs)?;
+    let mnt = rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY | MountAttrFlags::MOUNT_ATTR_NODEV,
+    )?;
+    Ok(rustix::fs::openat(
+        &mnt,
+        name,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// A sealed memfd holding a copy of `/proc/self/exe`.

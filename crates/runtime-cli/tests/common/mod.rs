@@ -16,6 +16,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
 pub struct Rt {
     pub root: TempDir,
     ids: std::cell::RefCell<Vec<String>>,
+    /// Environment for every call of the runtime.
+    pub env: Vec<(String, String)>,
 }
 
 impl Rt {
@@ -23,12 +25,14 @@ impl Rt {
         Rt {
             root: TempDir::new("rt-root"),
             ids: Default::default(),
+            env: Vec::new(),
         }
     }
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--root").arg(self.root.path());
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 
