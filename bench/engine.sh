@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # berth's daemon against dockerd (and podman when installed), side by side on the same image:
-#   1. `run --rm --network none busybox true`, interleaved, medians and ratios
+#   1. `run --rm --network none busybox true`, interleaved, medians and ratios; then each
+#      engine alone (the others' daemons stopped while it is timed)
 #   2. 100 detached containers started in a row, then 100 in parallel (10 at a time)
 #   3. memory: each daemon idle, then per running container (berth's monitor against
 #      containerd's shim), as RSS and as PSS (shared pages divided among their users)
@@ -36,6 +37,7 @@ P=()
 
 cleanup() {
   set +e
+  for p in ${bpid:-} ${dpid:-}; do kill -CONT $p $(pgrep -P $p) 2>/dev/null; done
   [ -S "$bsock" ] && "${B[@]}" ps -aq | xargs -r "${B[@]}" rm -f >/dev/null 2>&1
   [ -S "$dsock" ] && "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1
   [ ${#P[@]} -gt 0 ] && "${P[@]}" rm -af >/dev/null 2>&1
@@ -120,6 +122,34 @@ for _ in $(seq "$runs"); do
   done
 done
 for p in "${peers[@]}"; do med[$p]=$(median <"$work/t.$p"); done
+for p in "${peers[@]}"; do
+  awk -v p="$p" -v t="${med[$p]}" -v b="${med[berth]}" 'BEGIN {printf "  %-8s %8.1f ms   %5.1fx berth\n", p, t/1000, t/b}'
+done
+# The same, each engine alone: the other engines' daemons stopped (SIGSTOP, then SIGCONT)
+# while one is timed, in rounds of 5 runs, so that nobody's background work lands in
+# anybody else's figures (as on a machine that runs one engine).
+daemon_pids() {
+  case $1 in
+    berth) echo "$bpid $(pgrep -P "$bpid" || true)" ;;
+    docker) echo "$dpid $(pgrep -P "$dpid" || true)" ;;
+  esac
+}
+for p in "${peers[@]}"; do : >"$work/a.$p"; done
+for _ in $(seq $(( (runs + 4) / 5 ))); do
+  for p in "${peers[@]}"; do
+    stopped=""
+    for o in berth docker; do [ "$o" != "$p" ] && stopped="$stopped $(daemon_pids "$o")"; done
+    kill -STOP $stopped
+    for _ in 1 2 3 4 5; do
+      t0=$(now_us); cli "$p" run --rm --network none $(runflags "$p") busybox true; t1=$(now_us)
+      echo $((t1 - t0)) >>"$work/a.$p"
+      settle
+    done
+    kill -CONT $stopped
+  done
+done
+echo "  each alone (the other daemons stopped while it runs):"
+for p in "${peers[@]}"; do med[$p]=$(median <"$work/a.$p"); done
 for p in "${peers[@]}"; do
   awk -v p="$p" -v t="${med[$p]}" -v b="${med[berth]}" 'BEGIN {printf "  %-8s %8.1f ms   %5.1fx berth\n", p, t/1000, t/b}'
 done

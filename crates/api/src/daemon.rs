@@ -90,6 +90,10 @@ fn parse_size(s: &str) -> Result<u64> {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: DaemonConfig) -> Result<()> {
+    // glibc gives each thread that allocates an arena of its own, up to 8 per core, and keeps
+    // what they once held. Two are plenty for a daemon that mostly waits.
+    // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(
@@ -159,6 +163,16 @@ async fn run_async(cfg: DaemonConfig) -> Result<()> {
     tracing::info!(socket = %socket.display(), root = %cfg.root.display(), "berth daemon ready");
     let engine_for_stop = engine.clone();
     let server = tokio::spawn(crate::serve(engine, listener));
+    // After a busy spell (a load, a pull, a hundred containers) the heap keeps its high-water
+    // mark; give the free part back now and then.
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            // SAFETY: malloc_trim takes the allocator's own locks; safe from any thread.
+            unsafe { libc::malloc_trim(0) };
+        }
+    });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("signals")?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
