@@ -120,3 +120,104 @@ fn bollard_drives_berth() {
         }
     });
 }
+
+/// `GET /containers/ID/stats?stream=true` as a client reads it: one sample a second, each
+/// carrying the previous one as `precpu_stats`, CPU time growing while the container spins.
+#[test]
+fn bollard_streams_stats() {
+    let Some(d) = start_berth() else { return };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let docker =
+            Docker::connect_with_unix(d.socket.to_str().unwrap(), 60, bollard::API_DEFAULT_VERSION)
+                .unwrap();
+        let name = unique_name("bs");
+        let body = ContainerCreateBody {
+            image: Some("busybox".into()),
+            cmd: Some(vec!["sh".into(), "-c".into(), "while :; do :; done".into()]),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+                body,
+            )
+            .await
+            .unwrap();
+        docker
+            .start_container(
+                &name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .unwrap();
+        let samples: Vec<_> = docker
+            .stats(
+                &name,
+                Some(
+                    bollard::query_parameters::StatsOptionsBuilder::default()
+                        .stream(true)
+                        .build(),
+                ),
+            )
+            .take(3)
+            .collect()
+            .await;
+        let samples: Vec<_> = samples.into_iter().map(|s| s.unwrap()).collect();
+        assert_eq!(samples.len(), 3);
+        let total = |c: &Option<bollard::models::ContainerCpuStats>| {
+            c.as_ref()
+                .and_then(|c| c.cpu_usage.as_ref())
+                .and_then(|u| u.total_usage)
+                .unwrap_or(0)
+        };
+        for pair in samples.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            assert_ne!(a.read, b.read, "each sample has its own time");
+            assert_eq!(
+                total(&b.precpu_stats),
+                total(&a.cpu_stats),
+                "precpu_stats is the previous sample"
+            );
+            assert!(
+                total(&b.cpu_stats) > total(&a.cpu_stats),
+                "a spinning container's CPU time grows: {} then {}",
+                total(&a.cpu_stats),
+                total(&b.cpu_stats)
+            );
+        }
+        let last = samples.last().unwrap();
+        assert!(
+            last.pids_stats
+                .as_ref()
+                .and_then(|p| p.current)
+                .unwrap_or(0)
+                >= 1,
+            "{:?}",
+            last.pids_stats
+        );
+        assert!(
+            last.memory_stats
+                .as_ref()
+                .and_then(|m| m.usage)
+                .unwrap_or(0)
+                > 0,
+            "{:?}",
+            last.memory_stats
+        );
+        docker
+            .remove_container(
+                &name,
+                Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+            )
+            .await
+            .unwrap();
+    });
+}
