@@ -37,6 +37,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Create and run a new container from an image
     Run(run::RunArgs),
@@ -137,6 +138,7 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCmd {
     /// Attach local standard input, output, and error streams to a running container
     Attach(c::AttachArgs),
@@ -193,6 +195,7 @@ pub enum ContainerCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCmd {
     /// Show the history of an image
     History(i::HistoryArgs),
@@ -221,6 +224,7 @@ pub enum ImageCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCmd {
     /// Create a volume
     Create(v::CreateArgs),
@@ -237,6 +241,7 @@ pub enum VolumeCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCmd {
     /// Connect a container to a network
     Connect(n::ConnectArgs),
@@ -257,6 +262,7 @@ pub enum NetworkCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCmd {
     /// Show berth disk usage
     Df(s::DfArgs),

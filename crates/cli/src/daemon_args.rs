@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-/// Flags of `berth daemon` (the same keys are accepted in the TOML file given by `--config`).
+// Flags of `berth daemon` (the same keys are accepted in the TOML file given by `--config`).
+// A plain comment: as a doc comment it would become the about text of `berth daemon`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DaemonArgs {
     /// Root of persistent state (images, containers, volumes)

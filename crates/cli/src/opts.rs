@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 
 use crate::units::{parse_go_duration, parse_size};
 
-/// Flags shared by `run` and `create`.
+// Flags shared by `run` and `create`. (A plain comment: a doc comment here would become the
+// about text of the commands that flatten it, clap applying it after theirs.)
 #[derive(Args, Debug, Default, Clone)]
 pub struct ContainerOpts {
     /// Attach to STDIN, STDOUT or STDERR
