@@ -74,8 +74,12 @@ echo "kernel $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg);
 bpid=$!
 # dockerd's default bridge is one made here (so nothing of the host's is touched), without
 # iptables rules: for 127.0.0.1 docker's path is its userland proxy either way.
+net=$((tag % 250))
+while ip -4 route show | grep -q "^10\.213\.$net\." || ip -4 -o addr show | grep -q " 10\.213\.$net\."; do
+  net=$(( (net + 1) % 250 ))
+done
 ip link add "db${tag}" type bridge
-ip addr add "10.213.$((tag % 250)).1/24" dev "db${tag}"
+ip addr add "10.213.$net.1/24" dev "db${tag}"
 ip link set "db${tag}" up
 dockerd --data-root "$work/docker/root" --exec-root "$work/run/docker" -H "unix://$dsock" \
   --pidfile "$work/docker.pid" --bridge="db${tag}" --iptables=false --ip6tables=false --ip-masq=false \
@@ -139,13 +143,18 @@ for _ in $(seq $(( (runs + 4) / 5 ))); do
   for p in "${peers[@]}"; do
     stopped=""
     for o in berth docker; do [ "$o" != "$p" ] && stopped="$stopped $(daemon_pids "$o")"; done
-    kill -STOP $stopped
+    # docker's shims finish their exit after `run` returns: let them go before freezing.
+    for _ in $(seq 50); do
+      ps -eo args | grep -q "[c]ontainerd-shim.*$work" || break
+      sleep 0.1
+    done
+    kill -STOP $stopped 2>/dev/null || true
     for _ in 1 2 3 4 5; do
       t0=$(now_us); cli "$p" run --rm --network none $(runflags "$p") busybox true; t1=$(now_us)
       echo $((t1 - t0)) >>"$work/a.$p"
       settle
     done
-    kill -CONT $stopped
+    kill -CONT $stopped 2>/dev/null || true
   done
 done
 echo "  each alone (the other daemons stopped while it runs):"
@@ -241,28 +250,33 @@ awk -v b="$(median <"$work/br.berth")" -v d="$(median <"$work/br.docker")" 'BEGI
 echo
 echo "== 1 GiB from 127.0.0.1 through a published port into a container (median of 5)"
 cat >"$work/send.py" <<'PY'
+# Sends 1 GiB to 127.0.0.1:PORT and prints MB/s. The server may not listen yet (docker's proxy
+# then accepts and resets): the whole transfer is tried again, up to 50 times.
 import socket, sys, time
 port = int(sys.argv[1]); total = 1 << 30; chunk = bytes(1 << 20)
-for _ in range(100):
+for attempt in range(50):
     try:
-        s = socket.create_connection(("127.0.0.1", port)); break
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        t0 = time.monotonic(); sent = 0
+        while sent < total:
+            s.sendall(chunk); sent += len(chunk)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+        print(int(total / (time.monotonic() - t0) / 1e6))
+        sys.exit(0)
     except OSError:
-        time.sleep(0.05)
-t0 = time.monotonic(); sent = 0
-while sent < total:
-    s.sendall(chunk); sent += len(chunk)
-s.shutdown(socket.SHUT_WR)
-s.settimeout(60)
-while s.recv(65536):
-    pass
-print(int(total / (time.monotonic() - t0) / 1e6))
+        time.sleep(0.1)
+sys.exit("no transfer through port %d" % port)
 PY
 port=$((20000 + tag % 20000))
 for p in berth docker; do
   port=$((port + 1))
+  while ss -ltnH "sport = :$port" | grep -q .; do port=$((port + 1)); done
   : >"$work/tp.$p"
   for _ in 1 2 3 4 5; do
-    c=$(cli "$p" run -d -p "127.0.0.1:$port:5000" busybox nc -l -p 5000)
+    # The received bytes go to /dev/null, not to stdout: that would be the container's log.
+    c=$(cli "$p" run -d -p "127.0.0.1:$port:5000" busybox sh -c 'nc -l -p 5000 >/dev/null')
     sleep 0.5
     python3 "$work/send.py" "$port" >>"$work/tp.$p"
     cli "$p" rm -f "$c" >/dev/null

@@ -92,8 +92,11 @@ fn parse_size(s: &str) -> Result<u64> {
 pub fn run(cfg: DaemonConfig) -> Result<()> {
     // glibc gives each thread that allocates an arena of its own, up to 8 per core, and keeps
     // what they once held. Two are plenty for a daemon that mostly waits.
-    // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    // The environment's MALLOC_ARENA_MAX, when set, wins.
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(

@@ -285,6 +285,28 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Subcommands' flags are built on demand (`defer`), and what the deferred part sets comes
+    /// last: an `Args` struct with a doc comment would replace the command's own about text in
+    /// `berth CMD --help` while `berth --help` keeps the old one. Both must agree.
+    #[test]
+    fn deferred_flags_keep_each_commands_about() {
+        fn check(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands() {
+                let before = sub.get_about().map(|a| a.to_string());
+                let mut built = sub.clone();
+                built.build();
+                let after = built.get_about().map(|a| a.to_string());
+                let name = format!("{path} {}", sub.get_name());
+                assert_eq!(
+                    before, after,
+                    "`{name} --help` would show another about text"
+                );
+                check(&built, &name);
+            }
+        }
+        check(&Cli::command(), "berth");
+    }
+
     #[test]
     fn docker_shaped_command_lines() {
         let p = |args: &[&str]| Cli::try_parse_from(args.iter().copied());

@@ -161,33 +161,57 @@ pub fn main() -> std::process::ExitCode {
 /// loses nothing: the few pages the wait loop runs fault back in from the page cache, and the
 /// rest (the runtime library, the JSON parser, most of libc) stop counting in our RSS.
 fn release_memory() {
+    // Read first, so that the buffer is freed before the trim.
+    let smaps = std::fs::read_to_string("/proc/self/smaps");
     // SAFETY: malloc_trim only walks glibc's own free lists; we are single-threaded.
     unsafe { libc::malloc_trim(0) };
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+    let Ok(smaps) = smaps else {
         return;
     };
-    for line in maps.lines() {
-        let mut f = line.split_ascii_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        // Only private, never-written text of files: not [vdso] and the like, not data
-        // (relocated pages are our own copies and would be lost).
-        let path = f.nth(3).unwrap_or("");
-        if perms != "r-xp" || path.is_empty() || path.starts_with('[') {
+    for (range, anonymous) in text_mappings(&smaps) {
+        // A page of ours in the mapping (a text relocation, a debugger's breakpoint, a
+        // uprobe) would be lost: leave such mappings alone.
+        if anonymous > 0 {
             continue;
         }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
-        };
         // SAFETY: the range is a read-only executable file mapping of this process (from
-        // /proc/self/maps); MADV_DONTNEED only drops its page table entries, and any page
-        // touched later is read again from the unchanged file.
-        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+        // /proc/self/smaps) without a page of its own; MADV_DONTNEED only drops its page
+        // table entries, and any page touched later is read again from the unchanged file.
+        unsafe {
+            libc::madvise(
+                range.0 as *mut libc::c_void,
+                range.1 - range.0,
+                libc::MADV_DONTNEED,
+            )
+        };
     }
+}
+
+/// The private executable file mappings (`r-xp` with a path, not `[vdso]` and the like) of a
+/// `/proc/PID/smaps` text, with their `Anonymous:` kB (pages the process has of its own).
+fn text_mappings(smaps: &str) -> Vec<((usize, usize), u64)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let Some(first) = f.next() else { continue };
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            let perms = f.next().unwrap_or("");
+            let path = f.nth(3).unwrap_or("");
+            current =
+                (perms == "r-xp" && !path.is_empty() && !path.starts_with('[')).then_some((a, b));
+        } else if first == "Anonymous:"
+            && let Some(range) = current.take()
+        {
+            out.push((
+                range,
+                f.next().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX),
+            ));
+        }
+    }
+    out
 }
 
 /// A standby monitor's wait: one line on stdin, the config's path. From then on stderr is
@@ -1020,4 +1044,36 @@ fn send_frame(sock: &UnixStream, kind: u8, data: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_mappings;
+
+    #[test]
+    fn text_mappings_keep_private_file_text_with_its_own_pages() {
+        let smaps = "\
+55d0a0000000-55d0a0100000 r--p 00000000 fd:00 123 /usr/bin/berth-monitor
+Rss:                 120 kB
+Anonymous:             0 kB
+55d0a0100000-55d0a0200000 r-xp 00100000 fd:00 123 /memfd:berth-monitor (deleted)
+Rss:                 900 kB
+Anonymous:             0 kB
+7f0000000000-7f0000100000 r-xp 00000000 fd:00 456 /usr/lib/libpatched.so
+Anonymous:             8 kB
+7f0000200000-7f0000300000 r-xs 00000000 00:01 9 /memfd:jit
+Anonymous:             0 kB
+7f0000300000-7f0000301000 r-xp 00000000 00:00 0
+Anonymous:             4 kB
+7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0 [vdso]
+Anonymous:             0 kB
+";
+        assert_eq!(
+            text_mappings(smaps),
+            vec![
+                ((0x55d0a0100000, 0x55d0a0200000), 0),
+                ((0x7f0000000000, 0x7f0000100000), 8),
+            ]
+        );
+    }
 }

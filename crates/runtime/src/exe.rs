@@ -5,8 +5,9 @@
 //!   attached anywhere (`fsopen` + `fsmount`, no `move_mount`): no path leads to it, nothing can
 //!   remount it, and opening it for writing (`/proc/PID/exe`, `/proc/self/fd/N`) fails with
 //!   EROFS. It costs one mount, not a copy of the binary;
-//! - where that is not possible (a kernel before 6.8, no overlay, `BERTH_RUNTIME_SEALED_COPY=1`
-//!   in the environment), a sealed memfd copy of the binary, as runc did before 1.2.
+//! - where that is not possible (a kernel before 6.15, no overlay, an exec refused from it,
+//!   `BERTH_RUNTIME_SEALED_COPY=1` in the environment), a sealed memfd copy of the binary, as
+//!   runc did before 1.2.
 //!
 //! Either way `/proc/PID/exe` (or a `#!/proc/self/exe` trick) leads to a file that cannot be
 //! written, and not to the file on the host.
@@ -43,8 +44,8 @@ pub fn running_from_sealed_copy() -> bool {
     rustix::fs::fcntl_get_seals(&fd).is_ok_and(|s| s.contains(SEALS))
 }
 
-/// True when the running binary is the one [`reexec_sealed`] put on a private read-only
-/// overlay: the mark in the environment, and `/proc/self/exe` on a read-only overlay mount.
+/// True when `/proc/self/exe` is on a read-only overlay mount (asked only when the mark that
+/// [`reexec_sealed`] sets for its re-execution is in the environment).
 fn running_from_private_overlay() -> bool {
     let Ok(fd) = rustix::fs::open(
         "/proc/self/exe",
@@ -65,26 +66,37 @@ fn running_from_private_overlay() -> bool {
 /// Re-executes the running binary from a file nobody can write (see the module's comment),
 /// with the same arguments and environment, unless it already runs from one. Returns only on
 /// failure. Call it first thing in `main`, before any thread is started.
+///
+/// At most two re-executions: when the overlay was tried and did not hold (the mark came back
+/// but the check failed), or its exec failed (an LSM may refuse executing from it), the
+/// sealed copy is used.
 pub fn reexec_sealed() -> io::Result<()> {
+    let mut overlay_failed = false;
     if std::env::var_os(OVERLAY_MARK).is_some() {
         // SAFETY: called first thing in main, before any other thread exists.
         unsafe { std::env::remove_var(OVERLAY_MARK) };
         if running_from_private_overlay() {
             return Ok(());
         }
+        overlay_failed = true;
     }
     if running_from_sealed_copy() {
         return Ok(());
     }
-    let overlay = if std::env::var_os(FORCE_COPY).is_some_and(|v| v == "1") {
-        None
-    } else {
-        private_overlay_exe().ok()
-    };
-    let (exe, mark) = match overlay {
-        Some(fd) => (fd, true),
-        None => (sealed_copy()?, false),
-    };
+    let force_copy = std::env::var_os(FORCE_COPY).is_some_and(|v| v == "1" || v == "true");
+    if !overlay_failed && !force_copy {
+        // No overlay (a kernel before 6.15, no overlayfs): the copy does. An exec that
+        // fails returns here: the copy too.
+        if let Ok(fd) = private_overlay_exe() {
+            let _ = exec_fd(&fd, true);
+        }
+    }
+    exec_fd(&sealed_copy()?, false)
+}
+
+/// execveat(fd) with our own arguments and environment (plus the overlay mark when `mark`).
+/// Returns only on failure.
+fn exec_fd(exe: &OwnedFd, mark: bool) -> io::Result<()> {
     let argv: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_vec()))
         .collect::<Result<_, _>>()?;
@@ -120,8 +132,9 @@ pub fn reexec_sealed() -> io::Result<()> {
 
 /// The running binary opened through a read-only overlay mount of its own directory that is
 /// never attached to any mount namespace. Overlay wants two lower layers when it has no upper
-/// one; the second is an empty, equally detached, read-only tmpfs. Needs `lowerdir+` (Linux
-/// 6.8), which takes each layer as one string, whatever characters the path holds.
+/// one; the second is an empty, equally detached, read-only tmpfs. Needs Linux 6.15: a
+/// detached mount as a layer, and `lowerdir+` (6.8), which takes each layer as one string,
+/// whatever characters the path holds. Public so that tests can ask whether the kernel can.
 pub fn private_overlay_exe() -> io::Result<OwnedFd> {
     let exe = std::fs::read_link("/proc/self/exe")?;
     let (Some(dir), Some(name)) = (exe.parent(), exe.file_name()) else {
@@ -145,6 +158,9 @@ pub fn private_overlay_exe() -> io::Result<OwnedFd> {
         "lowerdir+",
         format!("/proc/self/fd/{}", empty.as_raw_fd()),
     )?;
+    // Layers on two filesystems: without this, kernels with xino on by default log a line
+    // per mount. Older kernels may not know the option; it changes nothing we rely on.
+    let _ = rustix::mount::fsconfig_set_string(&fs, "xino", "off");
     rustix::mount::fsconfig_create(&fs)?;
     let mnt = rustix::mount::fsmount(
         &fs,
@@ -154,7 +170,7 @@ pub fn private_overlay_exe() -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(
         &mnt,
         name,
-        OFlags::PATH | OFlags::CLOEXEC,
+        OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
     )?)
 }
