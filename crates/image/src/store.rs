@@ -1018,23 +1018,42 @@ impl ImageStore {
         let children = self.children_of(&id)?;
         let mut out = Vec::new();
         if let Some(r) = by_name {
-            let others = names.iter().filter(|n| **n != r).count();
-            if others > 0 || !containers.is_empty() || !children.is_empty() {
-                if others == 0 && !force && !containers.is_empty() {
-                    return Err(ImageError::Conflict {
-                        reference: r.familiar(),
-                        reason: format!(
-                            "image is being used by container {}; remove the container first",
-                            containers[0]
-                        ),
-                    });
+            // As Docker: the last tag of a repository takes that repository's digest
+            // references (`repo@sha256:…`, from a pull or a push) with it.
+            let repo = r.repository();
+            let last_tag_of_repo = !names
+                .iter()
+                .any(|n| *n != r && n.digest().is_none() && n.repository() == repo);
+            let digests: Vec<&Reference> = names
+                .iter()
+                .filter(|n| last_tag_of_repo && n.digest().is_some() && n.repository() == repo)
+                .collect();
+            let others = names
+                .iter()
+                .filter(|n| **n != r && !digests.contains(n))
+                .count();
+            let keep_image = others > 0 || !containers.is_empty() || !children.is_empty();
+            if keep_image && others == 0 && !force && !containers.is_empty() {
+                return Err(ImageError::Conflict {
+                    reference: r.familiar(),
+                    reason: format!(
+                        "image is being used by container {}; remove the container first",
+                        containers[0]
+                    ),
+                });
+            }
+            let mut gone = vec![&r];
+            gone.extend(digests);
+            self.db.tx(|tx| -> Result<()> {
+                for n in &gone {
+                    tx.execute("DELETE FROM tags WHERE name = ?1", params![n.to_string()])?;
                 }
-                self.untag(&r)?;
-                out.push(DeleteItem::Untagged(r.familiar()));
+                Ok(())
+            })?;
+            out.extend(gone.iter().map(|n| DeleteItem::Untagged(n.familiar())));
+            if keep_image {
                 return Ok(out);
             }
-            self.untag(&r)?;
-            out.push(DeleteItem::Untagged(r.familiar()));
         } else {
             if !containers.is_empty() {
                 return Err(ImageError::Conflict {

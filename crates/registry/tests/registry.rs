@@ -195,6 +195,23 @@ async fn push_then_pull_round_trip() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("not found"), "{e}");
+
+    // `rmi` of the pulled tag takes the repository's digest reference with it, and the
+    // image, as Docker does.
+    let out = dst.store.remove(&target.to_string(), false, true).unwrap();
+    let repo = format!("{}/fixture/multilayer", reg.addr());
+    assert_eq!(
+        out[..2],
+        [
+            berth_image::DeleteItem::Untagged(format!("{repo}:1")),
+            berth_image::DeleteItem::Untagged(format!("{repo}@{}", pushed.digest)),
+        ]
+    );
+    assert_eq!(
+        out[2],
+        berth_image::DeleteItem::Deleted(local.id.to_string())
+    );
+    assert!(dst.store.list().unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
