@@ -117,68 +117,21 @@ pub fn build(c: &Container, inp: &Inputs<'_>) -> Result<Spec> {
         ..Default::default()
     };
 
-    // Mounts: Docker's defaults, then the container files, then volumes, binds and tmpfs.
-    let mut mounts = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            if privileged {
-                &["nosuid", "noexec", "nodev", "rw"]
-            } else {
-                &["nosuid", "noexec", "nodev", "ro"]
-            },
-        ),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            if privileged {
-                &["nosuid", "noexec", "nodev", "relatime", "rw"]
-            } else {
-                &["nosuid", "noexec", "nodev", "relatime", "ro"]
-            },
-        ),
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
-    ];
+    // Mounts: Docker's defaults (the runtime's standard set: /sys and its cgroup read-write
+    // when privileged, /dev/shm of --shm-size), then the container files, then volumes,
+    // binds and tmpfs.
     let shm = hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20);
-    mounts.push(mount(
-        "/dev/shm",
-        "tmpfs",
-        "shm",
-        &[
-            "nosuid",
-            "noexec",
-            "nodev",
-            "mode=1777",
-            &format!("size={shm}"),
-        ],
-    ));
+    let mut mounts = defaults::mounts();
+    for m in &mut mounts {
+        let dest = m.destination.to_str().unwrap_or_default().to_string();
+        for o in &mut m.options {
+            match (dest.as_str(), o.as_str()) {
+                ("/sys" | "/sys/fs/cgroup", "ro") if privileged => *o = "rw".into(),
+                ("/dev/shm", _) if o.starts_with("size=") => *o = format!("size={shm}"),
+                _ => {}
+            }
+        }
+    }
     let net_host = hc.network_mode.as_deref() == Some("host");
     for (dest, file) in [
         ("/etc/resolv.conf", "resolv.conf"),
