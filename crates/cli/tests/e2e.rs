@@ -146,6 +146,29 @@ fn run_output_exit_codes_and_options() {
             .contains(&name)
     );
 
+    // Docker's standard mounts: /sys read-only and a 64 MiB /dev/shm; --privileged makes
+    // /sys writable, --shm-size sizes /dev/shm.
+    let mounts = |extra: &[&str]| {
+        let mut args = vec!["--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "grep", "-E", " /sys | /dev/shm ", "/proc/mounts"]);
+        d.ok(&busybox_run(&args))
+    };
+    let plain = mounts(&[]);
+    assert!(plain.contains(" /sys sysfs ro,"), "{plain}");
+    assert!(plain.contains("size=65536k"), "{plain}");
+    // runc under dockerd asks for every capability it knows with --privileged, and fails on
+    // hosts whose bounding set lacks one; berth gives what the host has.
+    let full_bounding = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("CapBnd:\t000001ffffffffff"));
+    if d.target == common::Target::Berth || full_bounding {
+        let privileged = mounts(&["--privileged", "--shm-size", "8m"]);
+        assert!(privileged.contains(" /sys sysfs rw,"), "{privileged}");
+        assert!(privileged.contains("size=8192k"), "{privileged}");
+    }
+
     // Options shape the container.
     let host_dir = d.dir.join("bind");
     std::fs::create_dir_all(&host_dir).unwrap();

@@ -360,11 +360,11 @@ pub fn validate(hc: &HostConfig) -> Result<()> {
 }
 
 /// Docker's default set, then `--cap-add`, then `--cap-drop` (`ALL` works in both).
+/// "All" (`--privileged`, `ALL`) is every capability the daemon itself may hand on: a host
+/// (or an outer container) without some of them in its bounding set could not give them, and
+/// asking for them would fail every such container.
 pub fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
-    let all: Vec<String> = berth_runtime::caps::NAMES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let all = host_capabilities().to_vec();
     if hc.privileged.unwrap_or(false) {
         return Ok(all);
     }
@@ -416,6 +416,29 @@ pub fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
         }
     }
     Ok(set)
+}
+
+/// The capabilities in this process's bounding set (all that berth knows when it cannot tell).
+fn host_capabilities() -> &'static [String] {
+    static CAPS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    CAPS.get_or_init(|| {
+        let bounding = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX);
+        berth_runtime::caps::NAMES
+            .iter()
+            .filter(|n| {
+                berth_runtime::caps::from_name(n)
+                    .is_some_and(|bit| bit < 64 && bounding & (1 << bit) != 0)
+            })
+            .map(|s| s.to_string())
+            .collect()
+    })
 }
 
 #[derive(Default)]
