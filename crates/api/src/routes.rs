@@ -80,6 +80,16 @@ macro_rules! tri {
     };
 }
 
+/// `stop` and `restart`: `signal`, and the timeout as `t` (or `timeout`, API 1.42+'s alias).
+fn stop_args(q: &http::Query) -> Result<(Option<String>, Option<i64>), Resp> {
+    let t = q.int("t")?.or(q.int("timeout")?);
+    let signal = q
+        .get("signal")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Ok((signal, t))
+}
+
 macro_rules! eng {
     ($e:expr) => {
         match $e {
@@ -149,33 +159,13 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
             http::status(StatusCode::NO_CONTENT)
         }
         (&Method::POST, ["containers", id, "stop"]) => {
-            let t = tri!(q.int("t")).or(tri!(q.int("timeout")));
-            eng!(
-                engine
-                    .container_stop(
-                        id,
-                        q.get("signal")
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string),
-                        t
-                    )
-                    .await
-            );
+            let (signal, t) = tri!(stop_args(&q));
+            eng!(engine.container_stop(id, signal, t).await);
             http::status(StatusCode::NO_CONTENT)
         }
         (&Method::POST, ["containers", id, "restart"]) => {
-            let t = tri!(q.int("t")).or(tri!(q.int("timeout")));
-            eng!(
-                engine
-                    .container_restart(
-                        id,
-                        q.get("signal")
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string),
-                        t
-                    )
-                    .await
-            );
+            let (signal, t) = tri!(stop_args(&q));
+            eng!(engine.container_restart(id, signal, t).await);
             http::status(StatusCode::NO_CONTENT)
         }
         (&Method::POST, ["containers", id, "kill"]) => {

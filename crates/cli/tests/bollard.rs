@@ -15,20 +15,23 @@ use futures_util::StreamExt;
 
 use common::*;
 
-#[test]
-fn bollard_drives_berth() {
+/// Runs `test` with a bollard client on a berth daemon of its own (none without root).
+fn with_docker<F: std::future::Future<Output = ()>>(test: impl FnOnce(Docker) -> F) {
     let Some(d) = start_berth() else { return };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let docker =
-            Docker::connect_with_unix(d.socket.to_str().unwrap(), 60, bollard::API_DEFAULT_VERSION)
-                .unwrap()
-                .negotiate_version()
-                .await
-                .unwrap();
+    let docker =
+        Docker::connect_with_unix(d.socket.to_str().unwrap(), 60, bollard::API_DEFAULT_VERSION)
+            .unwrap();
+    rt.block_on(test(docker));
+}
+
+#[test]
+fn bollard_drives_berth() {
+    with_docker(|docker| async move {
+        let docker = docker.negotiate_version().await.unwrap();
         let version = docker.version().await.unwrap();
         assert_eq!(version.api_version.as_deref(), Some("1.45"));
         let images = docker.list_images(None::<ListImagesOptions>).await.unwrap();
@@ -125,15 +128,7 @@ fn bollard_drives_berth() {
 /// carrying the previous one as `precpu_stats`, CPU time growing while the container spins.
 #[test]
 fn bollard_streams_stats() {
-    let Some(d) = start_berth() else { return };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let docker =
-            Docker::connect_with_unix(d.socket.to_str().unwrap(), 60, bollard::API_DEFAULT_VERSION)
-                .unwrap();
+    with_docker(|docker| async move {
         let name = unique_name("bs");
         let body = ContainerCreateBody {
             image: Some("busybox".into()),

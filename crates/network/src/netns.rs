@@ -17,35 +17,14 @@ pub fn create_netns(path: &Path) -> Result<()> {
         op,
         source,
     };
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| err("create directory", e))?;
-    }
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| err("create file", e))?;
-    let target = path_cstring(path).map_err(|e| err("path", e))?;
+    let target = mount_point(path).map_err(|(op, e)| err(op, e))?;
     let made = std::thread::scope(|s| {
         s.spawn(|| -> Result<()> {
             // SAFETY: unshare only changes this new, short-lived thread's network namespace.
             if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
                 return Err(err("unshare", io::Error::last_os_error()));
             }
-            let src = c"/proc/thread-self/ns/net";
-            // SAFETY: both paths are valid NUL-terminated strings; a bind mount takes no data.
-            let rc = unsafe {
-                libc::mount(
-                    src.as_ptr(),
-                    target.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND,
-                    std::ptr::null(),
-                )
-            };
-            if rc < 0 {
-                return Err(err("bind mount", io::Error::last_os_error()));
-            }
+            bind(c"/proc/thread-self/ns/net", &target).map_err(|e| err("bind mount", e))?;
             let mut nl = Netlink::open().map_err(|e| err("netlink socket", e))?;
             loopback_up_with(&mut nl).map_err(|e| err("loopback up", e))
         })
@@ -66,17 +45,32 @@ pub fn adopt(spare: &Path, path: &Path) -> Result<()> {
         op,
         source,
     };
+    let src = path_cstring(spare).map_err(|e| err("path", e))?;
+    let target = mount_point(path).map_err(|(op, e)| err(op, e))?;
+    if let Err(e) = bind(&src, &target) {
+        let _ = fs::remove_file(path);
+        return Err(err("bind mount", e));
+    }
+    remove_netns(spare)
+}
+
+/// Makes `path` a new, empty file to bind a namespace on (its directory too); returns it as
+/// a C string. Errors name the step.
+fn mount_point(path: &Path) -> std::result::Result<std::ffi::CString, (&'static str, io::Error)> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| err("create directory", e))?;
+        fs::create_dir_all(parent).map_err(|e| ("create directory", e))?;
     }
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| err("create file", e))?;
-    let src = path_cstring(spare).map_err(|e| err("path", e))?;
-    let target = path_cstring(path).map_err(|e| err("path", e))?;
-    // SAFETY: both paths are valid NUL-terminated strings; a bind mount takes no data.
+        .map_err(|e| ("create file", e))?;
+    path_cstring(path).map_err(|e| ("path", e))
+}
+
+/// A bind mount of `src` on `target`.
+fn bind(src: &std::ffi::CStr, target: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: both are valid NUL-terminated paths; a bind mount takes no data.
     let rc = unsafe {
         libc::mount(
             src.as_ptr(),
@@ -87,11 +81,9 @@ pub fn adopt(spare: &Path, path: &Path) -> Result<()> {
         )
     };
     if rc < 0 {
-        let e = io::Error::last_os_error();
-        let _ = fs::remove_file(path);
-        return Err(err("bind mount", e));
+        return Err(io::Error::last_os_error());
     }
-    remove_netns(spare)
+    Ok(())
 }
 
 /// Unmounts and removes a namespace made by [`create_netns`]; nothing there is success.
