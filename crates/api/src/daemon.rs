@@ -186,6 +186,10 @@ async fn run_async(cfg: DaemonConfig) -> Result<()> {
     }
     tracing::info!("stopping; containers keep running");
     server.abort();
+    // Removals still going on finish (or the next start finishes them).
+    engine_for_stop
+        .removals_done(std::time::Duration::from_secs(10))
+        .await;
     engine_for_stop.stop();
     let _ = std::fs::remove_file(&socket);
     Ok(())

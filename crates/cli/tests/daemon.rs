@@ -645,3 +645,96 @@ fn networks_ports_and_dns_through_the_docker_cli() {
     let (code, _, err) = docker(&d, &["network", "rm", "bridge"]);
     assert_ne!(code, 0, "{err}");
 }
+
+/// A removal answers once the container is gone for its users; its files go in the
+/// background. What users can see must not tell: the name is free at once, an image the
+/// container used can be removed at once, the exit code of `run --rm` is the container's,
+/// and nothing is left on disk or mounted a moment later.
+#[test]
+fn removal_is_done_for_users_at_once_and_on_disk_soon_after() {
+    let d = berth!();
+    let name = unique_name("rmq");
+    for i in 0..5 {
+        let o = d.code(
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                &format!("exit {}", 3 + i),
+            ],
+            3 + i,
+        );
+        assert_eq!(o.stderr, "", "run {i}");
+    }
+    // On the default bridge too (the namespace goes after the answer, ports at once).
+    d.ok(&["run", "--rm", "--name", &name, "busybox", "true"]);
+    // An image made here, used by a `--rm` container, removed right after the run.
+    let maker = unique_name("rmmk");
+    let image = format!("{}:v1", unique_name("rmimg"));
+    d.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        &maker,
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /made",
+    ]);
+    d.ok(&["commit", &maker, &image]);
+    d.ok(&["rm", &maker]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", &image, "cat", "/made"]),
+        "made\n"
+    );
+    let o = d.run(&["rmi", &image]);
+    assert_eq!(o.code, 0, "rmi right after the run: {o:?}");
+    // `rm` of a stopped container: gone from the list at once.
+    let c = d.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "busybox",
+        "true",
+    ]);
+    d.ok(&["rm", &name]);
+    assert_eq!(d.ok(&["ps", "-aq", "--no-trunc"]).trim(), "");
+    // Soon after, nothing of the containers remains: directories, layers, mounts.
+    let root = d.dir.join("root");
+    wait_until("the removed containers' directories", || {
+        std::fs::read_dir(root.join("containers"))
+            .map(|rd| rd.count() == 0)
+            .unwrap_or(false)
+    });
+    let state = d.dir.join("state");
+    wait_until("the removed containers' state", || {
+        std::fs::read_dir(state.join("containers"))
+            .map(|rd| rd.count() == 0)
+            .unwrap_or(false)
+    });
+    let under = |p: &std::path::Path| {
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        mi.lines()
+            .filter(|l| l.contains(&format!(" {}/", p.display())))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    wait_until("the rootfs mounts", || {
+        under(&state.join("containers")).is_empty()
+    });
+    wait_until("the network namespaces", || {
+        under(&state.join("netns"))
+            .iter()
+            .all(|l| l.contains("/.spare-"))
+    });
+    assert!(!c.trim().is_empty());
+}

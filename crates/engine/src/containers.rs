@@ -418,6 +418,7 @@ impl Engine {
                     rec: tokio::sync::Mutex::new(c.clone()),
                     watch: tx,
                     pending: std::sync::Mutex::new(Vec::new()),
+                    network_released: std::sync::atomic::AtomicBool::new(false),
                 });
                 if let Ok(mut idx) = self.index.lock() {
                     idx.by_id.insert(id.clone(), entry);
@@ -589,6 +590,8 @@ impl Engine {
         .await??;
         tracing::debug!(container = %id, "start: rootfs mounted");
         let (_, pid_ns_path, ipc_ns_path) = self.shared_namespaces(c).await?;
+        e.network_released
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let netns_path = self.network_up(c, &dir).await?;
         tracing::debug!(container = %id, "start: network ready");
         let res = self
@@ -766,8 +769,8 @@ impl Engine {
         state_dir: PathBuf,
         generation: u64,
     ) {
-        let status = wait_monitor(&state_dir).await;
-        self.handle_exit(e, &id, generation, status).await;
+        let (status, told) = wait_monitor(&state_dir).await;
+        self.handle_exit(e, &id, generation, status, !told).await;
     }
 
     async fn handle_exit(
@@ -776,6 +779,7 @@ impl Engine {
         id: &str,
         generation: u64,
         st: ExitStatus,
+        monitor_gone: bool,
     ) {
         let mut c = e.rec.lock().await;
         if e.watch.borrow().generation != generation
@@ -787,14 +791,26 @@ impl Engine {
             return;
         }
         tracing::debug!(container = %id, code = st.code, "exit: reported");
-        let rootfs = self.rootfs(id);
-        let _ = tokio::task::spawn_blocking(move || berth_image::mount::unmount(&rootfs)).await;
+        // A container removed on exit (`--rm`; it never restarts) is unmounted by its
+        // removal, in the background, and its exit is not recorded on its own.
+        c.state.exit_code = st.code;
+        let removing = c.host_config.auto_remove.unwrap_or(false) && !self.should_restart(&c);
+        if !removing {
+            let rootfs = self.rootfs(id);
+            let _ = tokio::task::spawn_blocking(move || berth_image::mount::unmount(&rootfs)).await;
+        }
         tracing::debug!(container = %id, "exit: rootfs unmounted");
-        // The monitor removes the runtime's state after telling the exit; this is for
-        // monitors that died. Off the path of the waiters: the runtime's lock orders it
-        // with the monitor's cleanup and with a new start.
-        self.runtime_cleanup(id);
-        self.network_down(id).await;
+        // A monitor that told the exit removes the runtime's state (cgroup, state
+        // directory) itself, right after; this is for monitors that died. Off the path of
+        // the waiters: the runtime's lock orders it with a new start.
+        if monitor_gone {
+            self.runtime_cleanup(id);
+        }
+        // Addresses and published ports are free at once (a next `run -p` may want them);
+        // the namespace of a container being removed goes with its other leftovers.
+        self.network_teardown(id, !removing).await;
+        e.network_released
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.forget_execs_of(id);
         c.state.status = Status::Exited;
         c.state.exit_code = st.code;
@@ -818,7 +834,7 @@ impl Engine {
             c.state.restart_count += 1;
             c.state.restart_backoff = (backoff + 1).min(10);
         }
-        if let Err(err) = self.persist(&c) {
+        if !removing && let Err(err) = self.persist(&c) {
             tracing::error!(container = %id, error = %err.message(), "record exit");
         }
         Engine::publish(&e, &c);
@@ -826,7 +842,6 @@ impl Engine {
             self.event("oom", &c, &[]);
         }
         self.event("die", &c, &[("exitCode", st.code.to_string())]);
-        let auto_remove = c.host_config.auto_remove.unwrap_or(false);
         drop(c);
         if restart {
             let engine = self.clone();
@@ -847,7 +862,7 @@ impl Engine {
                     Engine::publish(&entry, &c);
                 }
             });
-        } else if auto_remove && let Err(err) = self.container_remove(id, true, true).await {
+        } else if removing && let Err(err) = self.container_remove(id, true, true).await {
             tracing::warn!(container = %id, error = %err.message(), "auto-remove");
         }
     }
@@ -1242,36 +1257,7 @@ impl Engine {
         let mut c = e.rec.lock().await;
         c.state.status = Status::Removing;
         Engine::publish(&e, &c);
-        let rootfs = self.rootfs(&id);
-        let images = self.images.clone();
-        let cid = id.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let _ = berth_image::mount::unmount(&rootfs);
-            match images.remove_container(&cid) {
-                Ok(()) | Err(berth_image::ImageError::NoSuchContainer(_)) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await??;
-        tracing::debug!(container = %id, "remove: snapshot removed");
-        self.runtime_cleanup(&id);
-        self.network_down(&id).await;
-        tracing::debug!(container = %id, "remove: network down");
         self.forget_execs_of(&id);
-        // The container's directory (its log, network files) leaves by one rename; the
-        // files go in the background (and at the next start, if we stop first).
-        let dir = self.container_dir(&id);
-        let trash = self
-            .cfg
-            .root
-            .join("containers")
-            .join(format!(".trash-{id}"));
-        if std::fs::rename(&dir, &trash).is_ok() {
-            tokio::task::spawn_blocking(move || std::fs::remove_dir_all(trash));
-        } else {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        let _ = std::fs::remove_dir_all(self.state_dir(&id));
         if volumes {
             for m in &c.mounts {
                 if let Some(name) = &m.name
@@ -1281,10 +1267,15 @@ impl Engine {
                 }
             }
         }
-        self.db.delete_container(&id)?;
+        // From here the container is gone for its users: its name is free, waiters for its
+        // removal return. Its record stays, under a name no container can have, until
+        // everything it had on disk is gone; a daemon that stops before that finishes the
+        // removal when it starts again (see `restore`).
+        let name = std::mem::replace(&mut c.name, format!(".removing-{id}"));
+        self.persist(&c)?;
         if let Ok(mut idx) = self.index.lock() {
             idx.by_id.remove(&id);
-            idx.by_name.remove(&c.name);
+            idx.by_name.remove(&name);
         }
         let generation = e.watch.borrow().generation;
         e.watch.send_replace(Snapshot {
@@ -1292,9 +1283,77 @@ impl Engine {
             generation,
             ..Engine::snapshot(&c, generation)
         });
-        self.event("destroy", &c, &[]);
+        let mut told = c.clone();
+        told.name = name;
+        self.event("destroy", &told, &[]);
+        drop(c);
         tracing::debug!(container = %id, "remove: done");
+        // Unmounting, the writable layer, the network, the directories: in the background.
+        // Whatever asks about images (rmi, prune) waits for it first (`removals_done`).
+        let engine = self.clone();
+        let guard = crate::RemovalGuard::new(self);
+        tokio::spawn(async move {
+            let _guard = guard;
+            if let Err(err) = engine.remove_leftovers(&id, &e).await {
+                tracing::warn!(container = %id, error = %err.message(), "removing a container's files (retried when the daemon starts)");
+            }
+        });
         Ok(())
+    }
+
+    /// Everything a removed container still has: its rootfs mount, its writable layer, its
+    /// network, its runtime state, its directories; its record goes last.
+    async fn remove_leftovers(self: &Arc<Self>, id: &str, e: &Arc<Entry>) -> Result<()> {
+        let rootfs = self.rootfs(id);
+        let images = self.images.clone();
+        let cid = id.to_string();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let _ = berth_image::mount::unmount(&rootfs);
+            match images.remove_container(&cid) {
+                Ok(()) | Err(berth_image::ImageError::NoSuchContainer(_)) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await??;
+        // What the runtime may hold of a container that never ran, or whose monitor died.
+        // The monitor of a run that just ended is still removing it: later, then, and
+        // only if it is still there (the id is gone for good, nothing can start it again).
+        self.runtime_cleanup_later(id);
+        if e.network_released
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.netns_remove(id).await;
+        } else {
+            self.network_down(id).await;
+        }
+        // The container's directory (its log, network files) leaves by one rename; the
+        // files go in the background (and at the next start, if we stop first).
+        let dir = self.container_dir(id);
+        let trash = self
+            .cfg
+            .root
+            .join("containers")
+            .join(format!(".trash-{id}"));
+        let state_dir = self.state_dir(id);
+        tokio::task::spawn_blocking(move || {
+            if std::fs::rename(&dir, &trash).is_ok() {
+                let _ = std::fs::remove_dir_all(trash);
+            } else {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            let _ = std::fs::remove_dir_all(state_dir);
+        })
+        .await?;
+        self.db.delete_container(id)?;
+        Ok(())
+    }
+
+    /// Waits (at most `limit`) until the removals still going on in the background are
+    /// done: what depends on the image store's view of containers (rmi, prune) and the
+    /// daemon's stop call it.
+    pub async fn removals_done(&self, limit: Duration) {
+        let mut rx = self.removals.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|n| *n == 0)).await;
     }
 
     pub async fn container_prune(
@@ -1567,6 +1626,7 @@ impl Engine {
                 rec: tokio::sync::Mutex::new(c.clone()),
                 watch: tx,
                 pending: std::sync::Mutex::new(Vec::new()),
+                network_released: std::sync::atomic::AtomicBool::new(false),
             });
             if let Ok(mut idx) = self.index.lock() {
                 idx.by_name.insert(c.name.clone(), c.id.clone());
@@ -1591,7 +1651,7 @@ impl Engine {
                                 finished_at: now(),
                             }
                         });
-                        self.handle_exit(e, &id, 1, st).await;
+                        self.handle_exit(e, &id, 1, st, true).await;
                     }
                 }
                 Status::Restarting => {
@@ -1600,8 +1660,15 @@ impl Engine {
                     let _ = self.persist(&c);
                     Engine::publish(&e, &c);
                 }
+                // Removed, but the daemon stopped before its files were all gone.
                 Status::Removing => {
-                    let _ = self.container_remove(&id, true, false).await;
+                    if let Ok(mut idx) = self.index.lock() {
+                        idx.by_id.remove(&id);
+                        idx.by_name.remove(&c.name);
+                    }
+                    if let Err(err) = self.remove_leftovers(&id, &e).await {
+                        tracing::warn!(container = %id, error = %err.message(), "removing a container's files");
+                    }
                 }
                 _ => {}
             }
@@ -1639,6 +1706,18 @@ impl Engine {
         Some(self.container_size(&c.id).unwrap_or(0) + image.size)
     }
 
+    /// [`Engine::runtime_cleanup`] a second later, if the runtime still has the container
+    /// then: for containers being removed.
+    fn runtime_cleanup_later(&self, id: &str) {
+        let (rt, id) = (self.runtime.clone(), id.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if rt.root.path.join(&id).exists() {
+                let _ = tokio::task::spawn_blocking(move || rt.delete(&id, true)).await;
+            }
+        });
+    }
+
     /// Deletes what the runtime may still hold of a container that has ended, in the
     /// background.
     fn runtime_cleanup(&self, id: &str) {
@@ -1661,24 +1740,26 @@ impl Engine {
 
 /// Connects to a monitor and waits for the container's exit. A monitor that vanishes leaves
 /// its `exit.json` (or, if it crashed, nothing: then the exit is unknown).
-pub(crate) async fn wait_monitor(state_dir: &std::path::Path) -> ExitStatus {
+/// The flag is true when the monitor itself told the exit (it then cleans up after it).
+pub(crate) async fn wait_monitor(state_dir: &std::path::Path) -> (ExitStatus, bool) {
     for attempt in 0..3 {
         if let Ok(mut conn) = monitor::Conn::connect(state_dir).await
             && conn.request(&Request::Wait).await.is_ok()
             && let Ok(Reply::Exited(st)) = conn.reply().await
         {
-            return st;
+            return (st, true);
         }
         if let Some(st) = read_exit_file(state_dir) {
-            return st;
+            return (st, false);
         }
         tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
     }
-    read_exit_file(state_dir).unwrap_or_else(|| ExitStatus {
+    let st = read_exit_file(state_dir).unwrap_or_else(|| ExitStatus {
         code: 255,
         oom_killed: false,
         finished_at: now(),
-    })
+    });
+    (st, false)
 }
 
 fn read_exit_file(state_dir: &std::path::Path) -> Option<ExitStatus> {

@@ -215,6 +215,8 @@ impl Engine {
         force: bool,
         noprune: bool,
     ) -> Result<Vec<ImageDeleteResponseItem>> {
+        // A container removed a moment ago may still hold its layer on the image.
+        self.removals_done(std::time::Duration::from_secs(30)).await;
         // An image a container uses is refused (unless forced, which only untags then).
         let id = self.images.resolve(name).map_err(|e| match e {
             berth_image::ImageError::NotFound(_) => {
@@ -354,6 +356,7 @@ impl Engine {
         &self,
         filters: HashMap<String, Vec<String>>,
     ) -> Result<ImagePruneResponse> {
+        self.removals_done(std::time::Duration::from_secs(30)).await;
         let dangling_only = !filters
             .get("dangling")
             .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));

@@ -102,6 +102,9 @@ pub(crate) struct Entry {
     pub rec: tokio::sync::Mutex<Container>,
     pub watch: tokio::sync::watch::Sender<Snapshot>,
     pub pending: Mutex<Vec<attach::Pending>>,
+    /// The network of the last run is torn down already (by the exit): a removal right
+    /// after need not do it again.
+    pub network_released: std::sync::atomic::AtomicBool,
 }
 
 /// What waiters see of a container.
@@ -131,8 +134,26 @@ pub struct Engine {
     pub(crate) events: Arc<Events>,
     pub(crate) index: Mutex<Index>,
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
+    /// How many removed containers still have files being removed in the background.
+    pub(crate) removals: Arc<tokio::sync::watch::Sender<usize>>,
     /// Held for the engine's life: see [`lock_dir`].
     _locks: Vec<std::fs::File>,
+}
+
+/// Counts one background removal in [`Engine::removals`] while it lives.
+pub(crate) struct RemovalGuard(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl RemovalGuard {
+    pub(crate) fn new(engine: &Engine) -> RemovalGuard {
+        engine.removals.send_modify(|n| *n += 1);
+        RemovalGuard(engine.removals.clone())
+    }
+}
+
+impl Drop for RemovalGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// Whether the host has only cgroup v2 (asked once: the answer cannot change while we run).
@@ -239,6 +260,7 @@ impl Engine {
             }
         };
         let engine = Arc::new(Engine {
+            removals: Arc::new(tokio::sync::watch::channel(0).0),
             _locks: locks,
             db,
             images: Arc::new(images),

@@ -325,15 +325,31 @@ impl Engine {
 
     /// Undoes [`Engine::network_up`] (idempotent).
     pub(crate) async fn network_down(&self, id: &str) {
+        self.network_teardown(id, true).await;
+    }
+
+    /// The container's links, addresses and published ports go; its network namespace too
+    /// unless `with_netns` is false (then [`Engine::netns_remove`] later).
+    pub(crate) async fn network_teardown(&self, id: &str, with_netns: bool) {
         if let Some(net) = self.net.clone() {
             let id = id.to_string();
             let _ = tokio::task::spawn_blocking(move || {
                 if let Err(e) = net.teardown(&id) {
                     tracing::warn!(container = %id, error = %berth_runtime::chain(&e), "network teardown");
                 }
-                let _ = net.remove_netns(&id);
+                if with_netns {
+                    let _ = net.remove_netns(&id);
+                }
             })
             .await;
+        }
+    }
+
+    /// Removes a container's network namespace (a container being removed).
+    pub(crate) async fn netns_remove(&self, id: &str) {
+        if let Some(net) = self.net.clone() {
+            let id = id.to_string();
+            let _ = tokio::task::spawn_blocking(move || net.remove_netns(&id)).await;
         }
     }
 

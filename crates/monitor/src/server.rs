@@ -100,6 +100,7 @@ struct Monitor {
     cfg: Config,
     rt: Runtime,
     pid: i32,
+    cgroup: berth_cgroups::CgroupPaths,
     spawned: Option<Spawned>,
     started: bool,
     listener: UnixListener,
@@ -346,7 +347,11 @@ impl Monitor {
             .create(&cfg.id, &cfg.bundle, &opts)
             .map_err(|e| berth_runtime::chain(&e))?;
         drop(theirs);
-        let Created { pid, mut spawned } = created;
+        let Created {
+            pid,
+            mut spawned,
+            cgroup,
+        } = created;
         let mut console = None;
         if let Some(master) = spawned.console.take() {
             let master = File::from(master);
@@ -369,6 +374,7 @@ impl Monitor {
             cfg,
             rt,
             pid,
+            cgroup,
             spawned: Some(spawned),
             started: false,
             listener,
@@ -955,9 +961,21 @@ impl Monitor {
         if let Some(log) = &mut self.log {
             let _ = log.flush();
         }
-        let oom_killed = self
-            .rt
-            .oom_kill_count(&self.cfg.id)
+        // Requests that came in since the last poll (the daemon asks to wait right after the
+        // start, and a short-lived container may be gone by then) are read now: a waiter is
+        // told below like the others, and needs no fallback to the exit file.
+        self.accept();
+        let exited = self.exited.take();
+        for i in (0..self.clients.len()).rev() {
+            if self.clients[i].role == Role::New && !self.read_client(i) {
+                self.drop_client(i);
+            }
+        }
+        self.exited = exited;
+        // From the cgroup's paths kept since the create: reading the runtime's state
+        // (the whole config) again would delay the news of the exit.
+        let oom_killed = berth_cgroups::from_paths(self.cgroup.clone())
+            .oom_kill_count()
             .map(|n| n > 0)
             .unwrap_or(false);
         let status = ExitStatus {

@@ -29,6 +29,8 @@ pub struct Runtime {
 pub struct Created {
     pub pid: i32,
     pub spawned: Spawned,
+    /// Where its cgroup is (as in its state).
+    pub cgroup: berth_cgroups::CgroupPaths,
 }
 
 /// Options of `exec`.
@@ -182,7 +184,11 @@ impl Runtime {
         }
         spawned.committed().map_err(kill_on_error)?;
         tracing::debug!(container = id, "created");
-        Ok(Created { pid, spawned })
+        Ok(Created {
+            pid,
+            spawned,
+            cgroup: cg.paths().clone(),
+        })
     }
 
     fn compile_seccomp(&self, spec: &Spec) -> Result<Option<berth_seccomp::Program>> {
