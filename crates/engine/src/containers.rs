@@ -792,14 +792,15 @@ impl Engine {
         }
         tracing::debug!(container = %id, code = st.code, "exit: reported");
         // A container removed on exit (`--rm`; it never restarts) is unmounted by its
-        // removal, in the background, and its exit is not recorded on its own.
+        // removal, in the background, and its exit is not recorded on its own. (The restart
+        // policy looks at the exit code.)
         c.state.exit_code = st.code;
         let removing = c.host_config.auto_remove.unwrap_or(false) && !self.should_restart(&c);
         if !removing {
             let rootfs = self.rootfs(id);
             let _ = tokio::task::spawn_blocking(move || berth_image::mount::unmount(&rootfs)).await;
+            tracing::debug!(container = %id, "exit: rootfs unmounted");
         }
-        tracing::debug!(container = %id, "exit: rootfs unmounted");
         // A monitor that told the exit removes the runtime's state (cgroup, state
         // directory) itself, right after; this is for monitors that died. Off the path of
         // the waiters: the runtime's lock orders it with a new start.
@@ -813,7 +814,6 @@ impl Engine {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.forget_execs_of(id);
         c.state.status = Status::Exited;
-        c.state.exit_code = st.code;
         c.state.oom_killed = st.oom_killed;
         c.state.finished_at = st.finished_at.clone();
         c.state.pid = 0;
@@ -1326,21 +1326,11 @@ impl Engine {
         } else {
             self.network_down(id).await;
         }
-        // The container's directory (its log, network files) leaves by one rename; the
-        // files go in the background (and at the next start, if we stop first).
-        let dir = self.container_dir(id);
-        let trash = self
-            .cfg
-            .root
-            .join("containers")
-            .join(format!(".trash-{id}"));
-        let state_dir = self.state_dir(id);
+        // The container's directory (its log, network files) and its state directory. A
+        // stop half-way leaves the record, and `restore` comes back here.
+        let (dir, state_dir) = (self.container_dir(id), self.state_dir(id));
         tokio::task::spawn_blocking(move || {
-            if std::fs::rename(&dir, &trash).is_ok() {
-                let _ = std::fs::remove_dir_all(trash);
-            } else {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
+            let _ = std::fs::remove_dir_all(dir);
             let _ = std::fs::remove_dir_all(state_dir);
         })
         .await?;
