@@ -28,6 +28,35 @@ fn with_docker<F: std::future::Future<Output = ()>>(test: impl FnOnce(Docker) ->
     rt.block_on(test(docker));
 }
 
+/// Creates a busybox container named `name` running `cmd` without a network, and starts it;
+/// returns its id.
+async fn run_busybox(docker: &Docker, name: &str, cmd: &str) -> String {
+    let body = ContainerCreateBody {
+        image: Some("busybox".into()),
+        cmd: Some(vec!["sh".into(), "-c".into(), cmd.into()]),
+        host_config: Some(bollard::models::HostConfig {
+            network_mode: Some("none".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::default().name(name).build()),
+            body,
+        )
+        .await
+        .unwrap();
+    docker
+        .start_container(
+            &created.id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .unwrap();
+    created.id
+}
+
 #[test]
 fn bollard_drives_berth() {
     with_docker(|docker| async move {
@@ -42,36 +71,10 @@ fn bollard_drives_berth() {
         );
 
         let name = unique_name("bl");
-        let body = ContainerCreateBody {
-            image: Some("busybox".into()),
-            cmd: Some(vec![
-                "sh".into(),
-                "-c".into(),
-                "echo from-bollard; exit 6".into(),
-            ]),
-            host_config: Some(bollard::models::HostConfig {
-                network_mode: Some("none".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let created = docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
-                body,
-            )
-            .await
-            .unwrap();
-        docker
-            .start_container(
-                &created.id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .unwrap();
+        let id = run_busybox(&docker, &name, "echo from-bollard; exit 6").await;
         // wait reports a non-zero exit as an error carrying the code.
         let waited: Vec<_> = docker
-            .wait_container(&created.id, None::<WaitContainerOptions>)
+            .wait_container(&id, None::<WaitContainerOptions>)
             .collect()
             .await;
         let code = match &waited[0] {
@@ -82,7 +85,7 @@ fn bollard_drives_berth() {
         assert_eq!(code, 6);
         let logs: Vec<_> = docker
             .logs(
-                &created.id,
+                &id,
                 Some(
                     LogsOptionsBuilder::default()
                         .stdout(true)
@@ -130,29 +133,7 @@ fn bollard_drives_berth() {
 fn bollard_streams_stats() {
     with_docker(|docker| async move {
         let name = unique_name("bs");
-        let body = ContainerCreateBody {
-            image: Some("busybox".into()),
-            cmd: Some(vec!["sh".into(), "-c".into(), "while :; do :; done".into()]),
-            host_config: Some(bollard::models::HostConfig {
-                network_mode: Some("none".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
-                body,
-            )
-            .await
-            .unwrap();
-        docker
-            .start_container(
-                &name,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .unwrap();
+        run_busybox(&docker, &name, "while :; do :; done").await;
         let samples: Vec<_> = docker
             .stats(
                 &name,

@@ -212,7 +212,8 @@ impl Engine {
         }
         // One daemon per root and per state directory: a second one would corrupt both.
         let locks = vec![lock_dir(&cfg.root)?, lock_dir(&cfg.state)?];
-        // Directories of removed containers that were still being deleted when we stopped.
+        // Directories of removed containers that an earlier version left in its trash when it
+        // stopped (removals now delete in place and are finished by `restore`).
         if let Ok(rd) = std::fs::read_dir(cfg.root.join("containers")) {
             for e in rd.flatten() {
                 if e.file_name().to_string_lossy().starts_with(".trash-") {
