@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use crate::expand::{ExpandError, Lookup, expand_word};
 use crate::parser::{Dockerfile, Instruction};
 
+#[cfg(test)]
+mod tests;
+
 /// ARGs usable without an ARG instruction (and left out of the image's history).
 pub const PROXY_ARGS: &[&str] = &[
     "HTTP_PROXY",

@@ -206,13 +206,16 @@ impl Matcher {
     /// descend into `dir` even though it is excluded.
     pub fn may_reinclude_under(&self, dir: &str) -> bool {
         let dir = clean(dir.trim_start_matches('/'));
-        let prefix = if dir == "." {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        self.patterns
-            .iter()
-            .any(|p| p.exclusion && prefix_viable(&p.tokens, &prefix))
+        if dir == "." {
+            return self.patterns.iter().any(|p| p.exclusion);
+        }
+        let prefix = format!("{dir}/");
+        let ancestors: Vec<&str> = prefix
+            .match_indices('/')
+            .filter_map(|(at, _)| prefix.get(..at))
+            .collect();
+        self.patterns.iter().filter(|p| p.exclusion).any(|p| {
+            prefix_viable(&p.tokens, &prefix) || ancestors.iter().any(|a| full_match(&p.tokens, a))
+        })
     }
 }

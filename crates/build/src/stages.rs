@@ -21,6 +21,16 @@ pub enum StageError {
     NoStages,
     #[error("stage {0} does not exist")]
     NoSuchStage(usize),
+    #[error("invalid stage index {0}")]
+    InvalidIndex(usize),
+    #[error(
+        "cannot copy from stage {from:?}, it needs to be defined before current stage {stage:?}"
+    )]
+    CopyFromLater { from: String, stage: String },
+    #[error(
+        "cannot mount from stage {from:?} to {target:?}, stage needs to be defined before current command"
+    )]
+    MountFromLater { from: String, target: String },
     #[error("stage {stage}")]
     Expand {
         stage: usize,
@@ -80,36 +90,98 @@ pub fn target_index(df: &Dockerfile, target: Option<&str>) -> Result<usize, Stag
     }
 }
 
+/// A word of a stage that may name another stage.
+enum Reference<'a> {
+    Base(&'a str),
+    CopyFrom(&'a str),
+    MountFrom { from: &'a str, target: &'a str },
+}
+
 /// The words of a stage that may name other stages: its FROM image, COPY --from and
 /// RUN --mount from=.
-fn references(stage: &Stage) -> Vec<&str> {
-    let mut words = vec![stage.base.as_str()];
+fn references(stage: &Stage) -> Vec<Reference<'_>> {
+    let mut words = vec![Reference::Base(stage.base.as_str())];
     for item in &stage.instructions {
         match &item.inner {
-            Instruction::Copy(c) => words.extend(c.from.as_deref()),
-            Instruction::Run(r) => words.extend(r.mounts.iter().filter_map(|m| m.from.as_deref())),
+            Instruction::Copy(c) => words.extend(c.from.as_deref().map(Reference::CopyFrom)),
+            Instruction::Run(r) => words.extend(r.mounts.iter().filter_map(|m| {
+                let target = m.target.as_deref().unwrap_or_default();
+                m.from
+                    .as_deref()
+                    .map(|from| Reference::MountFrom { from, target })
+            })),
             _ => {}
         }
     }
     words
 }
 
-/// The earlier stages `stage` uses directly.
+/// The stage a `--from` word names, anywhere in the file (by index or name, as BuildKit
+/// looks it up); an error for an index out of range.
+fn from_stage(df: &Dockerfile, word: &str) -> Result<Option<usize>, StageError> {
+    if let Ok(index) = word.parse::<usize>() {
+        return match df.stages.get(index) {
+            Some(s) => Ok(Some(s.index)),
+            None => Err(StageError::InvalidIndex(index)),
+        };
+    }
+    let lower = word.to_lowercase();
+    Ok(df
+        .stages
+        .iter()
+        .find(|s| s.name.as_deref() == Some(lower.as_str()))
+        .map(|s| s.index))
+}
+
+/// A stage's name for messages: its AS name or `stage-N`.
+fn display_name(stage: &Stage) -> String {
+    stage
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{}", stage.index))
+}
+
+/// The earlier stages `stage` uses directly; a `--from` naming this or a later stage is an
+/// error, as in BuildKit.
 fn direct_deps(
     df: &Dockerfile,
     stage: &Stage,
     scope: &dyn Lookup,
 ) -> Result<Vec<usize>, StageError> {
+    let expand = |word: &str| {
+        expand_word(word, df.escape, scope).map_err(|source| StageError::Expand {
+            stage: stage.index,
+            source,
+        })
+    };
     let mut deps = Vec::new();
-    for word in references(stage) {
-        let expanded =
-            expand_word(word, df.escape, scope).map_err(|source| StageError::Expand {
-                stage: stage.index,
-                source,
-            })?;
-        if let Some(dep) = stage_ref(df, stage.index, &expanded) {
-            deps.push(dep);
-        }
+    for reference in references(stage) {
+        let found = match reference {
+            Reference::Base(word) => stage_ref(df, stage.index, &expand(word)?),
+            Reference::CopyFrom(word) => {
+                let from = expand(word)?;
+                let found = from_stage(df, &from)?;
+                if found.is_some_and(|i| i >= stage.index) {
+                    return Err(StageError::CopyFromLater {
+                        from,
+                        stage: display_name(stage),
+                    });
+                }
+                found
+            }
+            Reference::MountFrom { from, target } => {
+                let from = expand(from)?;
+                let found = from_stage(df, &from)?;
+                if found.is_some_and(|i| i >= stage.index) {
+                    return Err(StageError::MountFromLater {
+                        from,
+                        target: target.to_string(),
+                    });
+                }
+                found
+            }
+        };
+        deps.extend(found);
     }
     Ok(deps)
 }

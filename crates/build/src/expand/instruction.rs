@@ -1,5 +1,5 @@
 //! Which parts of each instruction Docker expands, and with which rule: ADD and COPY
-//! (sources, destination, --from, --chown, --chmod, --checksum, --exclude), ENV and LABEL
+//! (sources, destination, --from, --chown, --chmod, --checksum; not --exclude), ENV and LABEL
 //! (names and values), EXPOSE (split into fields), FROM (image, --platform), STOPSIGNAL, USER,
 //! VOLUME, WORKDIR, ARG (names and defaults), RUN's --mount values, --network and --security.
 //! CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD, MAINTAINER and commands are left as written.
@@ -52,7 +52,6 @@ impl Expander<'_> {
             chown: self.opt(&c.chown)?,
             chmod: self.opt(&c.chmod)?,
             checksum: self.opt(&c.checksum)?,
-            exclude: self.all(&c.exclude)?,
             ..c.clone()
         })
     }

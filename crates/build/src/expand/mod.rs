@@ -107,10 +107,10 @@ pub enum ExpandError {
     #[error("failed to process {word:?}: {kind}")]
     Word { word: String, kind: WordError },
     /// `RUN --network` named no known mode once expanded.
-    #[error("unsupported network mode {0:?}")]
+    #[error("invalid network mode {0:?}")]
     Network(String),
     /// `RUN --security` named no known mode once expanded.
-    #[error("unsupported security mode {0:?}")]
+    #[error("security {0:?} is not valid")]
     Security(String),
 }
 

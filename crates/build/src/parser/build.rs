@@ -152,9 +152,6 @@ const RUN_FLAGS: &[(&str, Kind)] = &[
 
 fn run(split: &Split, bodies: &[Body]) -> Result<Run, ParseErrorKind> {
     let mut flags = flags::parse("RUN", RUN_FLAGS, &split.flags)?;
-    if split.args.is_empty() {
-        return Err(ParseErrorKind::MissingArguments("RUN"));
-    }
     let command = command("RUN", &split.args)?;
     let mounts = flags
         .strings("mount")
@@ -300,6 +297,7 @@ const ADD_FLAGS: &[(&str, Kind)] = &[
     ("exclude", Kind::Strings),
     ("checksum", Kind::String),
     ("keep-git-dir", Kind::Bool),
+    ("unpack", Kind::Bool),
 ];
 
 fn copy_args(
@@ -347,6 +345,7 @@ fn copy_args(
         exclude: flags.strings("exclude"),
         checksum: flags.string("checksum"),
         keep_git_dir: flags.bool("keep-git-dir"),
+        unpack: flags.given_bool("unpack"),
         heredocs,
     })
 }

@@ -107,9 +107,9 @@ pub enum ParseErrorKind {
     BadRetries(String),
     #[error("--retries cannot be negative ({0})")]
     NegativeRetries(i64),
-    #[error("unsupported network mode {0:?}")]
+    #[error("invalid network mode {0:?}")]
     Network(String),
-    #[error("unsupported security mode {0:?}")]
+    #[error("security {0:?} is not valid")]
     Security(String),
     #[error(transparent)]
     Duration(#[from] DurationError),

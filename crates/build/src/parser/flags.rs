@@ -26,6 +26,11 @@ impl Flags {
         self.bools.get(name).copied().unwrap_or(false)
     }
 
+    /// A boolean flag, None when it was not given.
+    pub fn given_bool(&self, name: &str) -> Option<bool> {
+        self.bools.get(name).copied()
+    }
+
     pub fn string(&mut self, name: &str) -> Option<String> {
         self.strings.remove(name)
     }

@@ -56,6 +56,7 @@ pub(crate) fn markers_in_line(line: &str) -> Vec<Marker> {
     let options = Options {
         raw_quotes: true,
         raw_escapes: true,
+        skip_unset: true,
         ..Options::default()
     };
     match process(line, '\\', &NoVars, options) {

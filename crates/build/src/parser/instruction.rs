@@ -177,6 +177,9 @@ pub struct CopyArgs {
     pub checksum: Option<String>,
     /// ADD only.
     pub keep_git_dir: bool,
+    /// ADD only: `--unpack[=bool]`, None when not given (Docker's default then depends on
+    /// the source).
+    pub unpack: Option<bool>,
     /// The bodies of the heredoc sources, in the order of `sources`.
     pub heredocs: Vec<Heredoc>,
 }

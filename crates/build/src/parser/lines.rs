@@ -7,7 +7,10 @@ use super::error::{ParseError, ParseErrorKind};
 
 /// The physical lines of a Dockerfile, read in order.
 pub(crate) struct Lines<'a> {
+    /// Each line without its line ending (every trailing `\r` removed, as Docker does).
     lines: Vec<&'a str>,
+    /// Each line with its line ending, for heredoc bodies.
+    raw: Vec<&'a str>,
     /// Index of the next line to read (so also the 1-based number of the last line read).
     next: usize,
     escape: char,
@@ -23,13 +26,14 @@ fn is_comment(line: &str) -> bool {
     line.trim_start().starts_with('#')
 }
 
-/// Docker's continuation test: the escape character at the end, spaces and tabs after it
-/// allowed; returns the line without them and whether the instruction goes on.
+/// Docker's continuation test: the escape character at the end (spaces and tabs after it
+/// allowed), not itself escaped unless it is all the line holds; returns the line without it
+/// and whether the instruction goes on.
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
     let body = line.trim_end_matches([' ', '\t']);
     match body.strip_suffix(escape) {
-        Some(rest) => (rest, true),
-        None => (line, false),
+        Some(rest) if rest.is_empty() || !rest.ends_with(escape) => (rest, true),
+        _ => (line, false),
     }
 }
 
@@ -57,15 +61,14 @@ fn directive(line: &str) -> Option<(String, &str)> {
 impl<'a> Lines<'a> {
     pub fn new(text: &'a str) -> Lines<'a> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut lines: Vec<&str> = text
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        let raw: Vec<&str> = text.split_inclusive('\n').collect();
+        let lines = raw
+            .iter()
+            .map(|l| l.trim_end_matches(['\n', '\r']))
             .collect();
-        if text.ends_with('\n') || text.is_empty() {
-            lines.pop();
-        }
         Lines {
             lines,
+            raw,
             next: 0,
             escape: '\\',
         }
@@ -145,7 +148,8 @@ impl<'a> Lines<'a> {
         }
     }
 
-    /// Reads a heredoc body up to its delimiter line; each body line keeps its `\n`.
+    /// Reads a heredoc body up to its delimiter line; each body line keeps its line ending
+    /// (`\n`, or `\r\n` as written).
     pub fn heredoc_body(
         &mut self,
         name: &str,
@@ -153,18 +157,18 @@ impl<'a> Lines<'a> {
         start: usize,
     ) -> Result<String, ParseError> {
         let mut body = String::new();
-        while let Some(&raw) = self.lines.get(self.next) {
+        while let Some(&line) = self.lines.get(self.next) {
+            let raw = self.raw.get(self.next).copied().unwrap_or(line);
             self.next += 1;
             let candidate = if strip_tabs {
-                raw.trim_start_matches('\t')
+                line.trim_start_matches('\t')
             } else {
-                raw
+                line
             };
             if candidate == name {
                 return Ok(body);
             }
             body.push_str(raw);
-            body.push('\n');
         }
         Err(ParseError::new(
             start,

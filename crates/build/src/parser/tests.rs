@@ -116,10 +116,22 @@ fn a_line_of_only_the_escape_continues() {
 }
 
 #[test]
-fn escaped_escape_at_end_continues_with_one_removed() {
-    // Docker only looks at the last character.
-    let b = body("FROM a\nRUN echo \\\\\nx\n");
-    assert_eq!(b[0].inner, shell("echo \\x"));
+fn escaped_escape_at_end_does_not_continue() {
+    // An escape character preceded by another is not a continuation (BuildKit).
+    let b = body("FROM a\nENV C trailing\\\\\nENV D next\n");
+    assert_eq!(
+        b[0].inner,
+        Instruction::Env(vec![("C".into(), "trailing\\\\".into())])
+    );
+    assert_eq!(
+        b[1].inner,
+        Instruction::Env(vec![("D".into(), "next".into())])
+    );
+    let b = body("FROM a\nRUN a\\\\ \nRUN b\n");
+    assert_eq!(b.len(), 2);
+    // Spaces before the escape on a continuation line do not stop it.
+    let b = body("FROM a\nRUN a \\\n   \\\nb\n");
+    assert_eq!(b[0].inner, shell("a    b"));
 }
 
 #[test]
@@ -424,12 +436,13 @@ fn heredoc_strip_tabs_only_with_dash() {
 }
 
 #[test]
-fn heredoc_body_keeps_comments_blank_lines_and_crlf_is_stripped() {
+fn heredoc_body_keeps_comments_blank_lines_and_line_endings() {
     let b = body("FROM a\r\nRUN <<EOF\r\n# not a comment\r\n\r\nline \\\r\nEOF\r\n");
     let Instruction::Run(r) = &b[0].inner else {
         panic!()
     };
-    assert_eq!(r.heredocs[0].content, "# not a comment\n\nline \\\n");
+    assert_eq!(r.heredocs[0].content, "# not a comment\r\n\r\nline \\\r\n");
+    assert_eq!(r.command, Command::Shell("<<EOF".into()));
 }
 
 #[test]

@@ -119,11 +119,11 @@ fn json_with_non_strings_is_an_error() {
 }
 
 #[test]
-fn run_requires_arguments() {
-    assert_eq!(bad("RUN"), ParseErrorKind::MissingArguments("RUN"));
+fn run_without_arguments_is_an_empty_shell_command() {
+    assert_eq!(run("RUN").command, Command::Shell(String::new()));
     assert_eq!(
-        message("RUN --network=none"),
-        "RUN requires at least one argument"
+        run("RUN --network=none").command,
+        Command::Shell(String::new())
     );
 }
 
@@ -279,11 +279,11 @@ fn run_network_and_security() {
     );
     assert_eq!(
         message("RUN --network=bridge true"),
-        "unsupported network mode \"bridge\""
+        "invalid network mode \"bridge\""
     );
     assert_eq!(
         message("RUN --security=root true"),
-        "unsupported security mode \"root\""
+        "security \"root\" is not valid"
     );
 }
 
@@ -719,4 +719,12 @@ fn serde_round_trip() {
     let json = serde_json::to_string(&d).unwrap();
     let back: Dockerfile = serde_json::from_str(&json).unwrap();
     assert_eq!(back, d);
+}
+
+#[test]
+fn add_unpack_is_tri_state() {
+    assert_eq!(copy("ADD a.tar /x").unpack, None);
+    assert_eq!(copy("ADD --unpack a.tar /x").unpack, Some(true));
+    assert_eq!(copy("ADD --unpack=false a.tar /x").unpack, Some(false));
+    assert_eq!(message("COPY --unpack a b"), "unknown flag: unpack");
 }
