@@ -60,6 +60,12 @@ CREATE TABLE IF NOT EXISTS tags (
     image_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
     image_id TEXT NOT NULL,

@@ -32,6 +32,9 @@ use crate::snapshot::{self, Driver, EXTRACT_PREFIX, Kind, Mount, SnapshotError, 
 use crate::spec::{self, Compression, Descriptor, History, ImageConfig, SpecError};
 use crate::util;
 
+mod build;
+pub use build::{BuiltLayer, CacheEntry};
+
 /// Errors of the image store.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -1435,31 +1438,9 @@ impl ImageStore {
         let base = self.container_image(container_id)?;
         let (mut cfg, _) = self.config_of(&base)?;
         let mut layers = self.layers_of(&base)?;
-        // The diff as a plain tar blob.
-        let mut ingest = self.content.writer(None, None)?;
-        self.snapshots
-            .write_diff(&container_key(container_id), &mut ingest)?;
-        let (blob, blob_size) = ingest.commit()?;
-        let parent = layers.last().map(|l| l.chain_id.clone());
-        let diff_id = blob.clone();
-        let chain = Digest::chain(parent.as_ref(), &diff_id);
-        if !self.has_layer(&chain) {
-            let mut f = self.content.open_blob(&blob)?;
-            self.apply_layer_blob_leased(
-                &mut f,
-                parent.as_ref(),
-                Some(spec::OCI_LAYER),
-                Some(&blob),
-                Some(&diff_id),
-                false,
-                true,
-            )?;
-        }
-        layers.push(LayerRef {
-            diff_id: diff_id.clone(),
-            chain_id: chain,
-            blob: Some(Descriptor::new(spec::DOCKER_LAYER, blob, blob_size)),
-        });
+        let layer = self.container_layer(container_id, layers.last())?;
+        let diff_id = layer.diff_id.clone();
+        layers.push(layer);
         let now = util::now_rfc3339();
         let mut cc = opts
             .config
@@ -1487,6 +1468,48 @@ impl ImageStore {
         );
         let raw = cfg.to_bytes();
         self.register_leased(&raw, &layers, None, opts.reference.as_ref(), Some(&base))
+    }
+
+    /// A container's changes as a new layer on top of `parent` (its image's top layer).
+    fn container_layer(&self, container_id: &str, parent: Option<&LayerRef>) -> Result<LayerRef> {
+        self.layer_from_tar(parent, |w| {
+            self.snapshots
+                .write_diff(&container_key(container_id), w)
+                .map(|_| ())
+                .map_err(ImageError::from)
+        })
+    }
+
+    /// A layer on top of `parent` from the plain tar `write` produces: stored as a blob, then
+    /// unpacked once (unless a layer with the same chain is there already).
+    pub(crate) fn layer_from_tar(
+        &self,
+        parent: Option<&LayerRef>,
+        write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    ) -> Result<LayerRef> {
+        let mut ingest = self.content.writer(None, None)?;
+        write(&mut ingest)?;
+        let (blob, blob_size) = ingest.commit()?;
+        let parent = parent.map(|l| l.chain_id.clone());
+        let diff_id = blob.clone();
+        let chain = Digest::chain(parent.as_ref(), &diff_id);
+        if !self.has_layer(&chain) {
+            let mut f = self.content.open_blob(&blob)?;
+            self.apply_layer_blob_leased(
+                &mut f,
+                parent.as_ref(),
+                Some(spec::OCI_LAYER),
+                Some(&blob),
+                Some(&diff_id),
+                false,
+                true,
+            )?;
+        }
+        Ok(LayerRef {
+            diff_id,
+            chain_id: chain,
+            blob: Some(Descriptor::new(spec::DOCKER_LAYER, blob, blob_size)),
+        })
     }
 
     /// `docker export`: the container's merged tree as a tar.

@@ -119,6 +119,48 @@ impl<W: Write> TarWriter<W> {
         }
     }
 
+    /// Appends a directory that exists only in the tar (a parent a COPY makes).
+    pub fn append_dir(
+        &mut self,
+        rel: &Path,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        mtime: i64,
+    ) -> io::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode & 0o7777);
+        h.set_uid(u64::from(uid));
+        h.set_gid(u64::from(gid));
+        h.set_mtime(mtime.max(0) as u64);
+        h.set_size(0);
+        let mut name = rel.as_os_str().as_bytes().to_vec();
+        name.push(b'/');
+        self.b
+            .append_data(&mut h, Path::new(OsStr::from_bytes(&name)), io::empty())
+    }
+
+    /// Appends an entry of another archive under the name `rel` (ADD of a local tar): its
+    /// header as it is, its data from `data`.
+    pub fn append_raw(
+        &mut self,
+        h: &mut tar::Header,
+        rel: &Path,
+        data: impl Read,
+    ) -> io::Result<()> {
+        match h.entry_type() {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = h.link_name()?.map(|t| t.into_owned()).unwrap_or_default();
+                self.b.append_link(h, rel, target)
+            }
+            _ => {
+                self.content_bytes += h.size().unwrap_or(0);
+                self.b.append_data(h, rel, data)
+            }
+        }
+    }
+
     /// Appends an AUFS whiteout for `rel` (`dir/.wh.name`).
     pub fn append_whiteout(&mut self, rel: &Path) -> io::Result<()> {
         let name = rel.file_name().unwrap_or_default();
