@@ -1,0 +1,1267 @@
+//! The builder: a parsed Dockerfile run step by step through an [`Executor`], with the
+//! classic builder's output (`Step N/M : …`, ` ---> Using cache`, ` ---> <id>`) and a
+//! content-addressed cache (a step's key is its parent image, the expanded instruction with
+//! the ARG values in effect, and the digests of the files it copies).
+//!
+//! The builder is synchronous: the engine runs it on a thread of its own and implements the
+//! executor with its runtime and image store, so the language and the order of steps are
+//! tested here with a recording executor and no root.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use berth_image::layer::TarWriter;
+use berth_image::spec::{ContainerConfig, History, ImageConfig};
+
+use crate::args;
+use crate::cache;
+use crate::copy::{self, CopyError, CopyOptions};
+use crate::expand::{self, ExpandError};
+use crate::parser::{self, Command, CopyArgs, Dockerfile, Instruction, Located, ParseError, Run};
+use crate::stages::{self, BaseRef, StageError};
+
+/// An error of an executor (the engine's), kept whole.
+pub type ExecError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Errors of a build, in the words of Docker's classic builder where clients read them.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{}", .0.with_file(.1))]
+    Parse(ParseError, String),
+    #[error("{file}:{line}: {source}")]
+    Expand {
+        file: String,
+        line: usize,
+        #[source]
+        source: ExpandError,
+    },
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    #[error("unsupported frontend {0:?}: berth builds with its own frontend (docker/dockerfile:1)")]
+    Frontend(String),
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    RunFailed { command: String, code: i64 },
+    #[error("{instruction} failed: {source}")]
+    Copy {
+        instruction: &'static str,
+        #[source]
+        source: CopyError,
+    },
+    #[error("{file}:{line}: {what}")]
+    Invalid {
+        file: String,
+        line: usize,
+        what: String,
+    },
+    #[error(transparent)]
+    Exec(ExecError),
+    #[error("build cancelled")]
+    Cancelled,
+}
+
+type Result<T> = std::result::Result<T, BuildError>;
+
+/// What a build is asked to do (the query of `POST /build`).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The Dockerfile's name for messages (`Dockerfile`, `docker/Dockerfile.dev`).
+    pub dockerfile_name: String,
+    pub target: Option<String>,
+    /// `--build-arg`; a `None` value declares the name without a value (ignored).
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// `--label`: added to the final image.
+    pub labels: BTreeMap<String, String>,
+    /// `--network` for RUN (`default`, `none`, `host`, a network name).
+    pub network: Option<String>,
+    pub platform: Option<String>,
+    /// SOURCE_DATE_EPOCH: created times and file mtimes clamped to it.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// An image as the builder sees it: its id and its config.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub id: String,
+    pub config: ImageConfig,
+}
+
+impl Image {
+    /// The 12 hex digits Docker's messages show.
+    pub fn short_id(&self) -> &str {
+        short(&self.id)
+    }
+}
+
+/// The first 12 hex digits of an id (`sha256:` dropped).
+pub fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
+}
+
+/// Where the build's stream goes.
+pub trait Output: Sync {
+    /// A line of the builder's own (`Step 1/3 : FROM busybox\n`).
+    fn line(&self, text: &str);
+    /// A step's process output, as it comes.
+    fn output(&self, data: &[u8]);
+}
+
+/// A mount of a RUN step, resolved to the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMount {
+    /// A directory of the host (a cache, the context, another stage's tree) at `target`.
+    Bind {
+        source: PathBuf,
+        target: String,
+        readonly: bool,
+    },
+    /// A persistent cache directory the executor keeps under `id`.
+    Cache {
+        id: String,
+        target: String,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+    },
+}
+
+/// A RUN step for the executor.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub argv: Vec<String>,
+    /// The whole environment of the process (the image's ENV and the ARGs in effect).
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub network: Option<String>,
+    pub mounts: Vec<RunMount>,
+    /// The config of the image the step commits (its history entry included).
+    pub config: ImageConfig,
+}
+
+/// What the builder needs done: the engine implements it with its runtime and image store.
+pub trait Executor: Sync {
+    /// The image `name`, pulled when missing (or always with `pull`).
+    fn image(
+        &self,
+        name: &str,
+        platform: Option<&str>,
+        pull: bool,
+        out: &dyn Output,
+    ) -> std::result::Result<Image, ExecError>;
+    /// Runs a RUN step in a container of `base`; a non-zero exit is `Ok(Err(code))`.
+    fn run(
+        &self,
+        base: &Image,
+        req: RunRequest,
+        out: &dyn Output,
+    ) -> std::result::Result<std::result::Result<Image, i64>, ExecError>;
+    /// An image of `base`'s layers with `config` (a metadata step).
+    fn commit(
+        &self,
+        base: Option<&Image>,
+        config: ImageConfig,
+    ) -> std::result::Result<Image, ExecError>;
+    /// An image of `base`'s layers plus one written as a tar by `write`, with `config`.
+    fn add_layer(
+        &self,
+        base: Option<&Image>,
+        config: ImageConfig,
+        write: &mut dyn FnMut(&mut dyn Write) -> std::result::Result<(), ExecError>,
+    ) -> std::result::Result<Image, ExecError>;
+    /// Calls `f` with a read-only view of `image`'s tree (an empty directory for none).
+    fn with_tree(
+        &self,
+        image: Option<&Image>,
+        f: &mut dyn FnMut(&Path) -> std::result::Result<(), ExecError>,
+    ) -> std::result::Result<(), ExecError>;
+    /// `user[:group]` as ids, by the tree's /etc/passwd and /etc/group.
+    fn resolve_user(&self, root: &Path, spec: &str) -> std::result::Result<(u32, u32), ExecError>;
+    fn cache_get(&self, key: &str) -> Option<Image>;
+    fn cache_put(&self, key: &str, image: &Image);
+    /// The build was cancelled (client gone, `/build/cancel`).
+    fn cancelled(&self) -> bool;
+}
+
+/// The state of a stage being built.
+struct Stage {
+    image: Option<Image>,
+    config: ImageConfig,
+    /// ARGs declared in the stage, with their values.
+    args: BTreeMap<String, String>,
+    /// CMD was set in this stage (ENTRYPOINT then keeps it).
+    cmd_set: bool,
+}
+
+impl Stage {
+    fn cc(&mut self) -> &mut ContainerConfig {
+        self.config
+            .config
+            .get_or_insert_with(ContainerConfig::default)
+    }
+
+    fn env(&self) -> Vec<String> {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default()
+    }
+
+    /// What expansion sees: ARGs, then ENV over them.
+    fn scope(&self) -> BTreeMap<String, String> {
+        let mut m = self.args.clone();
+        for e in self.env() {
+            if let Some((k, v)) = e.split_once('=') {
+                m.insert(k.to_string(), v.to_string());
+            }
+        }
+        m
+    }
+
+    /// ARGs in effect that ENV does not shadow, sorted: what RUN gets beyond ENV.
+    fn run_args(&self) -> Vec<(String, String)> {
+        let env = self.env();
+        self.args
+            .iter()
+            .filter(|(k, _)| {
+                !env.iter()
+                    .any(|e| e.split_once('=').map(|p| p.0) == Some(k.as_str()))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// One build: the Dockerfile, its context directory and where its stream goes.
+pub struct Build<'a, E: Executor> {
+    exec: &'a E,
+    opts: &'a Options,
+    df: Dockerfile,
+    context: &'a Path,
+    out: &'a dyn Output,
+    /// ARGs of the global scope (before the first FROM), with build args applied.
+    global: BTreeMap<String, String>,
+    step: usize,
+    total: usize,
+    results: HashMap<usize, Image>,
+}
+
+/// Builds `dockerfile` (its text) with `context` as the build context; returns the image of
+/// the target stage.
+pub fn build<E: Executor>(
+    exec: &E,
+    opts: &Options,
+    dockerfile: &str,
+    context: &Path,
+    out: &dyn Output,
+) -> Result<Image> {
+    let name = if opts.dockerfile_name.is_empty() {
+        "Dockerfile".to_string()
+    } else {
+        opts.dockerfile_name.clone()
+    };
+    let df = parser::parse(dockerfile).map_err(|e| BuildError::Parse(e, name))?;
+    if let Some(s) = &df.directives.syntax {
+        let s = s.trim();
+        let bare = s.strip_prefix("docker.io/").unwrap_or(s);
+        if !(bare == "docker/dockerfile" || bare.starts_with("docker/dockerfile:1")) {
+            return Err(BuildError::Frontend(s.to_string()));
+        }
+    }
+    let mut b = Build {
+        exec,
+        opts,
+        df,
+        context,
+        out,
+        global: BTreeMap::new(),
+        step: 0,
+        total: 0,
+        results: HashMap::new(),
+    };
+    b.global = b.global_scope()?;
+    let target = stages::target_index(&b.df, opts.target.as_deref())?;
+    let needed = stages::needed_stages(&b.df, target, &b.global)?;
+    b.total = needed
+        .iter()
+        .map(|i| 1 + b.df.stages[*i].instructions.len())
+        .sum::<usize>()
+        + usize::from(!opts.labels.is_empty());
+    for i in needed {
+        let img = b.stage(i, i == target)?;
+        b.results.insert(i, img);
+    }
+    b.results
+        .remove(&target)
+        .ok_or(BuildError::Stage(StageError::NotFound(String::new())))
+}
+
+impl<E: Executor> Build<'_, E> {
+    fn file(&self) -> String {
+        if self.opts.dockerfile_name.is_empty() {
+            "Dockerfile".into()
+        } else {
+            self.opts.dockerfile_name.clone()
+        }
+    }
+
+    fn exec_err(e: ExecError) -> BuildError {
+        BuildError::Exec(e)
+    }
+
+    /// Build args given, with their values (`None` values dropped).
+    fn build_arg(&self, name: &str) -> Option<String> {
+        self.opts.build_args.get(name).cloned().flatten()
+    }
+
+    /// The global scope: platform ARGs, then the ARGs before the first FROM.
+    fn global_scope(&self) -> Result<BTreeMap<String, String>> {
+        let (os, arch, variant) = args::host_platform();
+        let mut scope: BTreeMap<String, String> =
+            args::platform_args(os, arch, variant).into_iter().collect();
+        for a in &self.df.global_args {
+            if let Instruction::Arg(list) = &a.inner {
+                for (k, default) in list {
+                    let v = match self.build_arg(k) {
+                        Some(v) => Some(v),
+                        None => match default {
+                            Some(d) => Some(self.expand(a.line, d, &scope)?),
+                            None => None,
+                        },
+                    };
+                    if let Some(v) = v {
+                        scope.insert(k.clone(), v);
+                    }
+                }
+            }
+        }
+        Ok(scope)
+    }
+
+    fn expand(&self, line: usize, word: &str, scope: &BTreeMap<String, String>) -> Result<String> {
+        expand::expand_word(word, self.df.escape, scope).map_err(|source| BuildError::Expand {
+            file: self.file(),
+            line,
+            source,
+        })
+    }
+
+    fn begin(&mut self, original: &str) -> Result<()> {
+        if self.exec.cancelled() {
+            return Err(BuildError::Cancelled);
+        }
+        self.step += 1;
+        self.out.line(&format!(
+            "Step {}/{} : {}\n",
+            self.step, self.total, original
+        ));
+        Ok(())
+    }
+
+    fn created(&self) -> String {
+        match self.opts.source_date_epoch {
+            Some(t) => berth_image::util::rfc3339(t, 0),
+            None => berth_image::util::now_rfc3339(),
+        }
+    }
+
+    /// Builds stage `i`: its base, the base's ONBUILD triggers, then its instructions.
+    fn stage(&mut self, i: usize, is_target: bool) -> Result<Image> {
+        let (original, base_word, line, platform) = {
+            let s = &self.df.stages[i];
+            (
+                s.original.clone(),
+                s.base.clone(),
+                s.line,
+                s.platform.clone(),
+            )
+        };
+        self.begin(&original)?;
+        let global = self.global.clone();
+        let base_name = self.expand(line, &base_word, &global)?;
+        let platform = match platform.or_else(|| self.opts.platform.clone()) {
+            Some(p) => Some(self.expand(line, &p, &global)?),
+            None => None,
+        };
+        let base = match stages::resolve_base(&self.df, i, &base_name) {
+            BaseRef::Stage(j) => self.results.get(&j).cloned(),
+            BaseRef::Scratch => None,
+            BaseRef::Image(name) => Some(
+                self.exec
+                    .image(&name, platform.as_deref(), self.opts.pull, self.out)
+                    .map_err(Self::exec_err)?,
+            ),
+        };
+        let mut st = Stage {
+            config: base
+                .as_ref()
+                .map(|b| b.config.clone())
+                .unwrap_or_else(scratch_config),
+            image: base,
+            args: BTreeMap::new(),
+            cmd_set: false,
+        };
+        if let Some(img) = &st.image {
+            self.out.line(&format!(" ---> {}\n", img.short_id()));
+        }
+        // As Docker's builder: an image without PATH gets the default one.
+        let env = st.cc().env.get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(DEFAULT_PATH.to_string());
+        }
+        self.triggers(&mut st)?;
+        let instructions = self.df.stages[i].instructions.clone();
+        for ins in &instructions {
+            self.begin(&ins.original)?;
+            self.instruction(&mut st, ins)?;
+        }
+        if is_target && !self.opts.labels.is_empty() {
+            let labels: Vec<(String, String)> = self
+                .opts
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let text = labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.begin(&format!("LABEL {text}"))?;
+            let ins = Located {
+                line: 0,
+                original: format!("LABEL {text}"),
+                inner: Instruction::Label(labels),
+            };
+            self.instruction(&mut st, &ins)?;
+        }
+        match st.image {
+            Some(img) => Ok(img),
+            // `FROM scratch` and nothing else: an image with no layers.
+            None => {
+                let img = self.exec.commit(None, st.config).map_err(Self::exec_err)?;
+                self.out.line(&format!(" ---> {}\n", img.short_id()));
+                Ok(img)
+            }
+        }
+    }
+
+    /// Runs the base image's ONBUILD triggers (and clears them from the new image).
+    fn triggers(&mut self, st: &mut Stage) -> Result<()> {
+        let triggers = st.cc().on_build.take().unwrap_or_default();
+        if triggers.is_empty() {
+            return Ok(());
+        }
+        let n = triggers.len();
+        self.out.line(&format!(
+            "# Executing {n} build trigger{}\n",
+            if n == 1 { "" } else { "s" }
+        ));
+        for t in triggers {
+            let df = parser::parse(&format!("FROM scratch\n{t}\n"))
+                .map_err(|e| BuildError::Parse(e, format!("{} (ONBUILD)", self.file())))?;
+            for ins in df.stages.into_iter().flat_map(|s| s.instructions) {
+                self.instruction(st, &ins)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One instruction of a stage: from the cache when it has it, else done and cached.
+    fn instruction(&mut self, st: &mut Stage, ins: &Located<Instruction>) -> Result<()> {
+        let scope = st.scope();
+        let expanded =
+            ins.inner
+                .expand(self.df.escape, &scope)
+                .map_err(|source| BuildError::Expand {
+                    file: self.file(),
+                    line: ins.line,
+                    source,
+                })?;
+        if let Instruction::Arg(list) = &expanded {
+            return self.arg(st, ins, list);
+        }
+        let parent = st
+            .image
+            .as_ref()
+            .map(|i| i.id.clone())
+            .unwrap_or_else(|| "scratch".into());
+        let mut env: Vec<(String, String)> = st.run_args();
+        env.push((
+            "#network".into(),
+            self.opts.network.clone().unwrap_or_default(),
+        ));
+        let content = self.content_digest(st, &expanded)?;
+        let key = cache::key(
+            &parent,
+            &format!("{expanded:?}"),
+            &env,
+            &content.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        if !self.opts.no_cache {
+            if let Some(img) = self.exec.cache_get(&key.0) {
+                self.out
+                    .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
+                st.config = img.config.clone();
+                st.image = Some(img);
+                return Ok(());
+            }
+        }
+        let img = self.execute(st, ins, expanded, &content)?;
+        self.exec.cache_put(&key.0, &img);
+        self.out.line(&format!(" ---> {}\n", img.short_id()));
+        st.config = img.config.clone();
+        st.image = Some(img);
+        Ok(())
+    }
+
+    /// ARG: declares names in the stage, with the build arg, the global value or the default.
+    fn arg(
+        &mut self,
+        st: &mut Stage,
+        ins: &Located<Instruction>,
+        list: &[(String, Option<String>)],
+    ) -> Result<()> {
+        for (k, default) in list {
+            let v = self
+                .build_arg(k)
+                .or_else(|| default.clone())
+                .or_else(|| self.global.get(k).cloned());
+            if let Some(v) = v {
+                st.args.insert(k.clone(), v);
+            }
+        }
+        // Docker records the ARG in the history (an empty layer) so the cache sees it.
+        let text = ins
+            .original
+            .trim_start_matches(|c: char| c.is_alphabetic())
+            .trim();
+        let mut cfg = st.config.clone();
+        self.history(&mut cfg, format!("/bin/sh -c #(nop)  ARG {text}"), true);
+        let parent = st
+            .image
+            .as_ref()
+            .map(|i| i.id.clone())
+            .unwrap_or_else(|| "scratch".into());
+        let key = cache::key(&parent, &format!("{:?}", ins.inner), &st.run_args(), &[]);
+        if !self.opts.no_cache {
+            if let Some(img) = self.exec.cache_get(&key.0) {
+                self.out
+                    .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
+                st.image = Some(img);
+                return Ok(());
+            }
+        }
+        let img = self
+            .exec
+            .commit(st.image.as_ref(), cfg)
+            .map_err(Self::exec_err)?;
+        self.exec.cache_put(&key.0, &img);
+        self.out.line(&format!(" ---> {}\n", img.short_id()));
+        st.config = img.config.clone();
+        st.image = Some(img);
+        Ok(())
+    }
+
+    fn history(&self, cfg: &mut ImageConfig, created_by: String, empty: bool) {
+        let created = self.created();
+        cfg.created = Some(created.clone());
+        cfg.history.push(History {
+            created: Some(created),
+            created_by: Some(created_by),
+            empty_layer: empty,
+            ..Default::default()
+        });
+    }
+
+    /// The digests of the files a COPY or ADD reads (empty for other instructions).
+    fn content_digest(&self, st: &Stage, ins: &Instruction) -> Result<Vec<String>> {
+        let args = match ins {
+            Instruction::Copy(a) | Instruction::Add(a) => a,
+            _ => return Ok(Vec::new()),
+        };
+        let mut out = Vec::new();
+        for h in &args.heredocs {
+            out.push(format!("heredoc:{}:{}", h.name, h.content));
+        }
+        let srcs = file_sources(args);
+        if srcs.is_empty() {
+            return Ok(out);
+        }
+        let opts = self.copy_options(args, matches!(ins, Instruction::Add(_)), None)?;
+        let plan_digest =
+            |root: &Path, dst_root: &Path| -> std::result::Result<String, CopyError> {
+                let sources = copy::sources(root, &srcs)?;
+                let plan = copy::plan(root, &sources, &self.dest(st, &args.dest), dst_root, &opts)?;
+                copy::digest(root, &plan)
+            };
+        let d = self.with_source_and_dest(st, args, &mut |src, dst| plan_digest(src, dst))?;
+        out.push(d);
+        Ok(out)
+    }
+
+    /// Calls `f` with the source tree of a COPY (the context or a stage's/image's tree) and
+    /// the stage's own tree.
+    fn with_source_and_dest<T>(
+        &self,
+        st: &Stage,
+        args: &CopyArgs,
+        f: &mut dyn FnMut(&Path, &Path) -> std::result::Result<T, CopyError>,
+    ) -> Result<T> {
+        let name = if args.checksum.is_some() {
+            "ADD"
+        } else {
+            "COPY"
+        };
+        let from = self.source_image(args)?;
+        let mut res: Option<std::result::Result<T, CopyError>> = None;
+        let context = self.context;
+        self.exec
+            .with_tree(st.image.as_ref(), &mut |dst| {
+                match &from {
+                    None => res = Some(f(context, dst)),
+                    Some(img) => {
+                        let dst = dst.to_path_buf();
+                        self.exec.with_tree(Some(img), &mut |src| {
+                            res = Some(f(src, &dst));
+                            Ok(())
+                        })?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(Self::exec_err)?;
+        match res {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(source)) => Err(BuildError::Copy {
+                instruction: name,
+                source,
+            }),
+            None => Err(BuildError::Cancelled),
+        }
+    }
+
+    /// The image `COPY --from` reads: an earlier stage's result or an image by name.
+    fn source_image(&self, args: &CopyArgs) -> Result<Option<Image>> {
+        let Some(from) = &args.from else {
+            return Ok(None);
+        };
+        let before = self.df.stages.len();
+        if let Some(j) = stages::stage_ref(&self.df, before, from) {
+            if let Some(img) = self.results.get(&j) {
+                return Ok(Some(img.clone()));
+            }
+        }
+        self.exec
+            .image(from, None, false, self.out)
+            .map(Some)
+            .map_err(Self::exec_err)
+    }
+
+    /// An absolute destination: relative ones are below WORKDIR (a trailing slash kept).
+    fn dest(&self, st: &Stage, dest: &str) -> String {
+        if dest.starts_with('/') {
+            return dest.to_string();
+        }
+        let wd = st
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
+        format!("{}/{}", wd.trim_end_matches('/'), dest)
+    }
+
+    fn copy_options(
+        &self,
+        args: &CopyArgs,
+        add: bool,
+        ids: Option<(u32, u32)>,
+    ) -> Result<CopyOptions> {
+        let chmod = match &args.chmod {
+            Some(m) => Some(u32::from_str_radix(m, 8).map_err(|_| BuildError::Invalid {
+                file: self.file(),
+                line: 0,
+                what: format!("invalid chmod parameter: {m:?}: use an octal mode such as 0755"),
+            })?),
+            None => None,
+        };
+        Ok(CopyOptions {
+            chown: ids,
+            preserve_owner: args.from.is_some() && args.chown.is_none(),
+            chmod,
+            extract: add,
+            mtime_clamp: self.opts.source_date_epoch,
+            exclude: args.exclude.clone(),
+            parents: args.parents,
+        })
+    }
+
+    /// Does an instruction that the cache did not have; returns the image it made.
+    fn execute(
+        &mut self,
+        st: &mut Stage,
+        ins: &Located<Instruction>,
+        expanded: Instruction,
+        content: &[String],
+    ) -> Result<Image> {
+        let mut cfg = st.config.clone();
+        let nop = |s: String| format!("/bin/sh -c #(nop)  {s}");
+        match expanded {
+            Instruction::Run(run) => return self.run(st, cfg, &run),
+            Instruction::Copy(a) => return self.copy(st, cfg, &a, "COPY", content),
+            Instruction::Add(a) => return self.copy(st, cfg, &a, "ADD", content),
+            Instruction::Workdir(w) => return self.workdir(st, cfg, &w),
+            Instruction::Env(pairs) => {
+                let cc = cfg.config.get_or_insert_with(ContainerConfig::default);
+                let mut env = cc.env.clone().unwrap_or_default();
+                for (k, v) in &pairs {
+                    env.retain(|e| e.split_once('=').map(|p| p.0) != Some(k.as_str()) && e != k);
+                    env.push(format!("{k}={v}"));
+                }
+                cc.env = Some(env);
+                let text = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.history(&mut cfg, nop(format!("ENV {text}")), true);
+            }
+            Instruction::Label(pairs) => {
+                let cc = cfg.config.get_or_insert_with(ContainerConfig::default);
+                let labels = cc.labels.get_or_insert_with(BTreeMap::new);
+                for (k, v) in &pairs {
+                    labels.insert(k.clone(), v.clone());
+                }
+                let text = pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.history(&mut cfg, nop(format!("LABEL {text}")), true);
+            }
+            Instruction::Maintainer(m) => {
+                cfg.author = Some(m.clone());
+                self.history(&mut cfg, nop(format!("MAINTAINER {m}")), true);
+            }
+            other => {
+                let text = self.metadata(st, &mut cfg, other, ins)?;
+                self.history(&mut cfg, nop(text), true);
+            }
+        }
+        self.exec
+            .commit(st.image.as_ref(), cfg)
+            .map_err(Self::exec_err)
+    }
+
+    /// The config-only instructions; returns the history text.
+    fn metadata(
+        &self,
+        st: &mut Stage,
+        cfg: &mut ImageConfig,
+        ins: Instruction,
+        loc: &Located<Instruction>,
+    ) -> Result<String> {
+        let shell = cfg
+            .config
+            .as_ref()
+            .and_then(|c| c.shell.clone())
+            .unwrap_or_else(default_shell);
+        let cc = cfg.config.get_or_insert_with(ContainerConfig::default);
+        Ok(match ins {
+            Instruction::Cmd(c) => {
+                let v = command_argv(&c, &shell);
+                let t = format!("CMD {}", go_list(&v));
+                cc.cmd = Some(v);
+                st.cmd_set = true;
+                t
+            }
+            Instruction::Entrypoint(c) => {
+                let v = command_argv(&c, &shell);
+                let t = format!("ENTRYPOINT {}", go_list(&v));
+                cc.entrypoint = Some(v);
+                if !st.cmd_set {
+                    cc.cmd = None;
+                }
+                t
+            }
+            Instruction::Expose(ports) => {
+                let map = cc.exposed_ports.get_or_insert_with(BTreeMap::new);
+                let mut shown = Vec::new();
+                for p in ports {
+                    let p = if p.contains('/') {
+                        p.to_lowercase()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    map.insert(p.clone(), serde_json::json!({}));
+                    shown.push(format!("{p}:{{}}"));
+                }
+                format!("EXPOSE map[{}]", shown.join(" "))
+            }
+            Instruction::Volume(vols) => {
+                let map = cc.volumes.get_or_insert_with(BTreeMap::new);
+                for v in &vols {
+                    map.insert(v.clone(), serde_json::json!({}));
+                }
+                format!("VOLUME {}", go_list(&vols))
+            }
+            Instruction::User(u) => {
+                cc.user = Some(u.clone());
+                format!("USER {u}")
+            }
+            Instruction::Stopsignal(s) => {
+                cc.stop_signal = Some(s.clone());
+                format!("STOPSIGNAL {s}")
+            }
+            Instruction::Shell(v) => {
+                let t = format!("SHELL {}", go_list(&v));
+                cc.shell = Some(v);
+                t
+            }
+            Instruction::Onbuild(t) => {
+                cc.on_build.get_or_insert_with(Vec::new).push(t.clone());
+                format!("ONBUILD {t}")
+            }
+            Instruction::Healthcheck(h) => {
+                let hc = match h {
+                    None => berth_image::spec::Healthcheck {
+                        test: Some(vec!["NONE".into()]),
+                        ..Default::default()
+                    },
+                    Some(h) => berth_image::spec::Healthcheck {
+                        test: Some(h.test.clone()),
+                        interval: h.interval,
+                        timeout: h.timeout,
+                        start_period: h.start_period,
+                        start_interval: h.start_interval,
+                        retries: h.retries,
+                        ..Default::default()
+                    },
+                };
+                let t = format!(
+                    "HEALTHCHECK {}",
+                    go_list(hc.test.as_deref().unwrap_or_default())
+                );
+                cc.healthcheck = Some(hc);
+                t
+            }
+            other => {
+                return Err(BuildError::Invalid {
+                    file: self.file(),
+                    line: loc.line,
+                    what: format!("{} is not allowed here", instruction_name(&other)),
+                });
+            }
+        })
+    }
+
+    /// RUN: the command in a container of the stage's image, its changes committed.
+    fn run(&mut self, st: &mut Stage, mut cfg: ImageConfig, run: &Run) -> Result<Image> {
+        let cc = cfg.config.clone().unwrap_or_default();
+        let shell = cc.shell.clone().unwrap_or_else(default_shell);
+        let mut mounts = self.run_mounts(st, run)?;
+        let mut script_dir = None;
+        let argv = match (&run.command, run.heredocs.as_slice()) {
+            (Command::Exec(v), _) => v.clone(),
+            // `RUN <<EOF`: the body is the script; one with `#!` runs as a file.
+            (Command::Shell(s), [h])
+                if crate::parser::heredoc::parse_marker(s.trim()).is_some() =>
+            {
+                if h.content.starts_with("#!") {
+                    let dir = tempdir::Dir::new().map_err(|e| BuildError::Exec(Box::new(e)))?;
+                    let file = dir.path().join("script");
+                    std::fs::write(&file, h.content.as_bytes())
+                        .map_err(|e| BuildError::Exec(Box::new(e)))?;
+                    std::fs::set_permissions(
+                        &file,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                    )
+                    .map_err(|e| BuildError::Exec(Box::new(e)))?;
+                    let target = format!("/dev/pipes/{}", copy::clean(&h.name).display());
+                    mounts.push(RunMount::Bind {
+                        source: file,
+                        target: target.clone(),
+                        readonly: true,
+                    });
+                    script_dir = Some(dir);
+                    vec![target]
+                } else {
+                    let mut v = shell.clone();
+                    v.push(h.content.clone());
+                    v
+                }
+            }
+            // Heredocs after a command: the shell reads them itself.
+            (Command::Shell(s), heredocs) => {
+                let mut script = s.clone();
+                for h in heredocs {
+                    script.push('\n');
+                    script.push_str(&h.content);
+                    if !h.content.ends_with('\n') {
+                        script.push('\n');
+                    }
+                    script.push_str(&h.name);
+                }
+                let mut v = shell.clone();
+                v.push(script);
+                v
+            }
+        };
+        let args = st.run_args();
+        let mut created_by = argv.join(" ");
+        if !args.is_empty() {
+            let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            created_by = format!("|{} {} {created_by}", pairs.len(), pairs.join(" "));
+        }
+        self.history(&mut cfg, created_by, false);
+        let mut env = st.env();
+        env.extend(args.iter().map(|(k, v)| format!("{k}={v}")));
+        let network = run.network.clone().or_else(|| self.opts.network.clone());
+        let req = RunRequest {
+            argv: argv.clone(),
+            env,
+            user: cc.user.clone().filter(|u| !u.is_empty()),
+            workdir: cc.working_dir.clone().filter(|w| !w.is_empty()),
+            network,
+            mounts,
+            config: cfg,
+        };
+        let base = match &st.image {
+            Some(i) => i.clone(),
+            None => self
+                .exec
+                .commit(None, st.config.clone())
+                .map_err(Self::exec_err)?,
+        };
+        let res = self
+            .exec
+            .run(&base, req, self.out)
+            .map_err(Self::exec_err)?;
+        drop(script_dir);
+        match res {
+            Ok(img) => Ok(img),
+            Err(code) => Err(BuildError::RunFailed {
+                command: argv.join(" "),
+                code,
+            }),
+        }
+    }
+
+    /// RUN --mount: the context, caches, tmpfs. A bind from another stage or an image is
+    /// not supported yet (an error that says so).
+    fn run_mounts(&self, _st: &Stage, run: &Run) -> Result<Vec<RunMount>> {
+        use crate::parser::MountKind;
+        let mut out = Vec::new();
+        for m in &run.mounts {
+            let target = m.target.clone().unwrap_or_default();
+            match m.kind {
+                MountKind::Cache => out.push(RunMount::Cache {
+                    id: m.id.clone().unwrap_or_else(|| target.clone()),
+                    target,
+                }),
+                MountKind::Tmpfs => out.push(RunMount::Tmpfs {
+                    target,
+                    size: m.size,
+                }),
+                MountKind::Bind if m.from.is_none() => {
+                    let src = copy::resolve(
+                        self.context,
+                        &copy::clean(m.source.as_deref().unwrap_or("")),
+                        true,
+                    )
+                    .map_err(|source| BuildError::Copy {
+                        instruction: "RUN --mount",
+                        source,
+                    })?;
+                    out.push(RunMount::Bind {
+                        source: self.context.join(src),
+                        target,
+                        readonly: m.readonly,
+                    });
+                }
+                _ => {
+                    return Err(BuildError::Invalid {
+                        file: self.file(),
+                        line: 0,
+                        what: format!(
+                            "RUN --mount type={:?}{}: not supported by berth yet",
+                            m.kind,
+                            m.from
+                                .as_ref()
+                                .map(|f| format!(" from={f}"))
+                                .unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// WORKDIR: sets the directory, making it (in a layer of its own) if the image lacks it.
+    fn workdir(&mut self, st: &mut Stage, mut cfg: ImageConfig, w: &str) -> Result<Image> {
+        let abs = if w.starts_with('/') {
+            w.to_string()
+        } else {
+            self.dest(st, w)
+        };
+        let cleaned = format!("/{}", copy::clean(&abs).display());
+        cfg.config
+            .get_or_insert_with(ContainerConfig::default)
+            .working_dir = Some(cleaned.clone());
+        self.history(
+            &mut cfg,
+            format!("/bin/sh -c #(nop) WORKDIR {cleaned}"),
+            true,
+        );
+        let mut exists = true;
+        let rel = copy::clean(&cleaned);
+        self.exec
+            .with_tree(st.image.as_ref(), &mut |root| {
+                let r = copy::resolve(root, &rel, true)?;
+                exists = root.join(r).is_dir();
+                Ok(())
+            })
+            .map_err(Self::exec_err)?;
+        if exists || rel.as_os_str().is_empty() {
+            return self
+                .exec
+                .commit(st.image.as_ref(), cfg)
+                .map_err(Self::exec_err);
+        }
+        if let Some(h) = cfg.history.last_mut() {
+            h.empty_layer = false;
+        }
+        let opts = CopyOptions {
+            mtime_clamp: self.opts.source_date_epoch,
+            ..Default::default()
+        };
+        let mut plan = None;
+        self.exec
+            .with_tree(st.image.as_ref(), &mut |root| {
+                plan = Some(copy::mkdir_plan(root, &rel, &opts)?);
+                Ok(())
+            })
+            .map_err(Self::exec_err)?;
+        let plan = plan.ok_or(BuildError::Cancelled)?;
+        let ctx = self.context.to_path_buf();
+        self.exec
+            .add_layer(st.image.as_ref(), cfg, &mut |w| {
+                copy::write(&ctx, &plan, &opts, w).map_err(|e| Box::new(e) as ExecError)
+            })
+            .map_err(Self::exec_err)
+    }
+
+    /// COPY and ADD: the files planned against the source and the stage's trees, written as a
+    /// layer while those trees are still there.
+    fn copy(
+        &mut self,
+        st: &mut Stage,
+        cfg: ImageConfig,
+        args: &CopyArgs,
+        name: &'static str,
+        content: &[String],
+    ) -> Result<Image> {
+        let ids = match &args.chown {
+            None => None,
+            Some(spec) => Some(self.chown_ids(st, spec)?),
+        };
+        let opts = self.copy_options(args, name == "ADD", ids)?;
+        let dest = self.dest(st, &args.dest);
+        let srcs = file_sources(args);
+        let digest = content.last().cloned().unwrap_or_default();
+        let heredocs = self.heredoc_files(args)?;
+        let exec = self.exec;
+        let base = st.image.clone();
+        let created = self.created();
+        let mut cfg = Some(cfg);
+        let mut result: Option<std::result::Result<Image, ExecError>> = None;
+        self.with_source_and_dest(st, args, &mut |src, dst| {
+            let mut plans = Vec::new();
+            if !srcs.is_empty() {
+                let sources = copy::sources(src, &srcs)?;
+                plans.push((
+                    src.to_path_buf(),
+                    copy::plan(src, &sources, &dest, dst, &opts)?,
+                ));
+            }
+            if let Some(hd) = &heredocs {
+                let names: Vec<String> = args.heredocs.iter().map(|h| h.name.clone()).collect();
+                let sources = copy::sources(hd.path(), &names)?;
+                plans.push((
+                    hd.path().to_path_buf(),
+                    copy::plan(hd.path(), &sources, &dest, dst, &opts)?,
+                ));
+            }
+            let kind = plans.first().map(|p| p.1.kind).unwrap_or("file");
+            let mut c = cfg.take().unwrap_or_default();
+            c.created = Some(created.clone());
+            c.history.push(History {
+                created: Some(created.clone()),
+                created_by: Some(format!(
+                    "/bin/sh -c #(nop) {name} {kind}:{digest} in {dest} "
+                )),
+                ..Default::default()
+            });
+            result = Some(exec.add_layer(base.as_ref(), c, &mut |w| {
+                let mut t = TarWriter::new(w);
+                for (root, plan) in &plans {
+                    copy::write_into(root, plan, &opts, &mut t)
+                        .map_err(|e| Box::new(e) as ExecError)?;
+                }
+                t.finish().map(|_| ()).map_err(|e| Box::new(e) as ExecError)
+            }));
+            Ok(())
+        })?;
+        match result {
+            Some(r) => r.map_err(BuildError::Exec),
+            None => Err(BuildError::Cancelled),
+        }
+    }
+
+    /// The files of COPY/ADD heredocs, in a scratch directory.
+    fn heredoc_files(&self, args: &CopyArgs) -> Result<Option<tempdir::Dir>> {
+        if args.heredocs.is_empty() {
+            return Ok(None);
+        }
+        let dir = tempdir::Dir::new().map_err(|e| BuildError::Exec(Box::new(e)))?;
+        for h in &args.heredocs {
+            let p = dir.path().join(copy::clean(&h.name));
+            std::fs::write(&p, h.content.as_bytes()).map_err(|e| BuildError::Exec(Box::new(e)))?;
+            let _ =
+                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        }
+        Ok(Some(dir))
+    }
+
+    fn chown_ids(&self, st: &Stage, spec: &str) -> Result<(u32, u32)> {
+        let mut ids = None;
+        let exec = self.exec;
+        self.exec
+            .with_tree(st.image.as_ref(), &mut |root| {
+                ids = Some(exec.resolve_user(root, spec)?);
+                Ok(())
+            })
+            .map_err(Self::exec_err)?;
+        ids.ok_or(BuildError::Cancelled)
+    }
+}
+
+/// The sources of a COPY/ADD that are files (not heredocs).
+fn file_sources(args: &CopyArgs) -> Vec<String> {
+    args.sources
+        .iter()
+        .filter(|s| !s.starts_with("<<"))
+        .cloned()
+        .collect()
+}
+
+fn default_shell() -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into()]
+}
+
+fn command_argv(c: &Command, shell: &[String]) -> Vec<String> {
+    match c {
+        Command::Exec(v) => v.clone(),
+        Command::Shell(s) => {
+            let mut v = shell.to_vec();
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+/// A list as Go's `%q` of a slice prints it (what Docker's history shows): `["a" "b"]`.
+fn go_list(v: &[String]) -> String {
+    let items: Vec<String> = v
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap_or_default())
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
+fn instruction_name(i: &Instruction) -> &'static str {
+    match i {
+        Instruction::From { .. } => "FROM",
+        Instruction::Run(_) => "RUN",
+        Instruction::Cmd(_) => "CMD",
+        Instruction::Entrypoint(_) => "ENTRYPOINT",
+        Instruction::Label(_) => "LABEL",
+        Instruction::Maintainer(_) => "MAINTAINER",
+        Instruction::Expose(_) => "EXPOSE",
+        Instruction::Env(_) => "ENV",
+        Instruction::Add(_) => "ADD",
+        Instruction::Copy(_) => "COPY",
+        Instruction::Volume(_) => "VOLUME",
+        Instruction::User(_) => "USER",
+        Instruction::Workdir(_) => "WORKDIR",
+        Instruction::Arg(_) => "ARG",
+        Instruction::Onbuild(_) => "ONBUILD",
+        Instruction::Stopsignal(_) => "STOPSIGNAL",
+        Instruction::Healthcheck(_) => "HEALTHCHECK",
+        Instruction::Shell(_) => "SHELL",
+    }
+}
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The config of `FROM scratch`: the host's platform, nothing else.
+fn scratch_config() -> ImageConfig {
+    let (os, arch, variant) = args::host_platform();
+    ImageConfig {
+        architecture: arch.to_string(),
+        os: os.to_string(),
+        variant: variant.map(str::to_string),
+        config: Some(ContainerConfig {
+            env: Some(vec![DEFAULT_PATH.to_string()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A scratch directory removed when dropped.
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> std::io::Result<Dir> {
+            let base = std::env::temp_dir();
+            for n in 0..100u32 {
+                let p = base.join(format!(
+                    "berth-heredoc-{}-{}-{n}",
+                    std::process::id(),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.subsec_nanos())
+                        .unwrap_or(0)
+                ));
+                match std::fs::create_dir(&p) {
+                    Ok(()) => return Ok(Dir(p)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(std::io::Error::other("no scratch directory could be made"))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

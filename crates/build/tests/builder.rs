@@ -1,0 +1,429 @@
+//! The builder driven by a recording executor: the order of steps, the classic stream, the
+//! cache, ARG and ENV scoping and the config each instruction makes, without root.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use berth_build::builder::{
+    self, BuildError, ExecError, Executor, Image, Options, Output, RunRequest,
+};
+use berth_image::spec::{ContainerConfig, ImageConfig};
+use sha2::{Digest, Sha256};
+
+/// Records what the builder asked; images are ids over their configs.
+#[derive(Default)]
+struct Recorder {
+    runs: Mutex<Vec<RunRequest>>,
+    layers: Mutex<Vec<Vec<u8>>>,
+    cache: Mutex<HashMap<String, Image>>,
+    images: Mutex<HashMap<String, Image>>,
+    pulled: Mutex<Vec<String>>,
+    /// Exit codes of the RUN steps by their last argument.
+    fail: HashMap<String, i64>,
+    empty_tree: PathBuf,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        let dir =
+            std::env::temp_dir().join(format!("berth-build-test-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Recorder {
+            empty_tree: dir,
+            ..Default::default()
+        }
+    }
+
+    fn make(&self, config: ImageConfig, salt: &[u8]) -> Image {
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&config).unwrap());
+        h.update(salt);
+        let img = Image {
+            id: format!("sha256:{}", hex::encode(h.finalize())),
+            config,
+        };
+        self.images
+            .lock()
+            .unwrap()
+            .insert(img.id.clone(), img.clone());
+        img
+    }
+}
+
+impl Executor for Recorder {
+    fn image(
+        &self,
+        name: &str,
+        _p: Option<&str>,
+        _pull: bool,
+        _out: &dyn Output,
+    ) -> Result<Image, ExecError> {
+        self.pulled.lock().unwrap().push(name.to_string());
+        let config = ImageConfig {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            config: Some(ContainerConfig {
+                env: Some(vec!["PATH=/bin".into()]),
+                cmd: Some(vec!["/bin/sh".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Ok(self.make(config, name.as_bytes()))
+    }
+
+    fn run(
+        &self,
+        _base: &Image,
+        req: RunRequest,
+        out: &dyn Output,
+    ) -> Result<Result<Image, i64>, ExecError> {
+        out.line(" ---> Running in 0123456789ab\n");
+        self.runs.lock().unwrap().push(req.clone());
+        if let Some(code) = req.argv.last().and_then(|a| self.fail.get(a)) {
+            return Ok(Err(*code));
+        }
+        Ok(Ok(self.make(req.config, req.argv.join(" ").as_bytes())))
+    }
+
+    fn commit(&self, _base: Option<&Image>, config: ImageConfig) -> Result<Image, ExecError> {
+        Ok(self.make(config, b"commit"))
+    }
+
+    fn add_layer(
+        &self,
+        _base: Option<&Image>,
+        config: ImageConfig,
+        write: &mut dyn FnMut(&mut dyn Write) -> Result<(), ExecError>,
+    ) -> Result<Image, ExecError> {
+        let mut buf = Vec::new();
+        write(&mut buf)?;
+        let img = self.make(config, &buf);
+        self.layers.lock().unwrap().push(buf);
+        Ok(img)
+    }
+
+    fn with_tree(
+        &self,
+        _image: Option<&Image>,
+        f: &mut dyn FnMut(&Path) -> Result<(), ExecError>,
+    ) -> Result<(), ExecError> {
+        f(&self.empty_tree)
+    }
+
+    fn resolve_user(&self, _root: &Path, spec: &str) -> Result<(u32, u32), ExecError> {
+        let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
+        Ok((u.parse().unwrap_or(1000), g.parse().unwrap_or(1000)))
+    }
+
+    fn cache_get(&self, key: &str) -> Option<Image> {
+        self.cache.lock().unwrap().get(key).cloned()
+    }
+
+    fn cache_put(&self, key: &str, image: &Image) {
+        self.cache
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), image.clone());
+    }
+
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Default)]
+struct Lines(Mutex<String>);
+
+impl Output for Lines {
+    fn line(&self, text: &str) {
+        self.0.lock().unwrap().push_str(text);
+    }
+    fn output(&self, data: &[u8]) {
+        self.0
+            .lock()
+            .unwrap()
+            .push_str(&String::from_utf8_lossy(data));
+    }
+}
+
+fn context(files: &[(&str, &str)]) -> PathBuf {
+    let n: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let dir = std::env::temp_dir().join(format!("berth-build-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+fn run(
+    exec: &Recorder,
+    opts: &Options,
+    df: &str,
+    ctx: &Path,
+) -> (Result<Image, BuildError>, String) {
+    let out = Lines::default();
+    let r = builder::build(exec, opts, df, ctx, &out);
+    (r, out.0.into_inner().unwrap())
+}
+
+fn cc(img: &Image) -> ContainerConfig {
+    img.config.config.clone().unwrap_or_default()
+}
+
+#[test]
+fn steps_are_numbered_and_the_stream_is_the_classic_builders() {
+    let exec = Recorder::new();
+    let ctx = context(&[]);
+    let (r, out) = run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nENV A=1\nRUN echo hi\nCMD [\"sh\"]\n",
+        &ctx,
+    );
+    let img = r.unwrap();
+    assert!(out.starts_with("Step 1/4 : FROM busybox\n ---> "), "{out}");
+    assert!(out.contains("Step 2/4 : ENV A=1\n"), "{out}");
+    assert!(
+        out.contains("Step 3/4 : RUN echo hi\n ---> Running in 0123456789ab\n"),
+        "{out}"
+    );
+    assert!(out.contains("Step 4/4 : CMD [\"sh\"]\n"), "{out}");
+    assert!(
+        out.ends_with(&format!(" ---> {}\n", img.short_id())),
+        "{out}"
+    );
+    let runs = exec.runs.lock().unwrap();
+    assert_eq!(runs[0].argv, vec!["/bin/sh", "-c", "echo hi"]);
+    assert!(runs[0].env.contains(&"A=1".to_string()));
+    assert_eq!(cc(&img).cmd, Some(vec!["sh".to_string()]));
+    // Every instruction has its history entry; RUN's is not empty.
+    let h = &img.config.history;
+    assert_eq!(h.len(), 3);
+    assert_eq!(
+        h[0].created_by.as_deref(),
+        Some("/bin/sh -c #(nop)  ENV A=1")
+    );
+    assert!(h[0].empty_layer);
+    assert_eq!(h[1].created_by.as_deref(), Some("/bin/sh -c echo hi"));
+    assert!(!h[1].empty_layer);
+    assert_eq!(
+        h[2].created_by.as_deref(),
+        Some("/bin/sh -c #(nop)  CMD [\"sh\"]")
+    );
+}
+
+#[test]
+fn a_second_build_is_all_cache_and_the_same_image() {
+    let exec = Recorder::new();
+    let ctx = context(&[("a", "1")]);
+    let df = "FROM busybox\nRUN echo hi\nCOPY a /a\nENV X=y\n";
+    let (a, _) = run(&exec, &Options::default(), df, &ctx);
+    let (b, out) = run(&exec, &Options::default(), df, &ctx);
+    assert_eq!(a.unwrap().id, b.unwrap().id);
+    assert_eq!(out.matches(" ---> Using cache\n").count(), 3, "{out}");
+    assert_eq!(exec.runs.lock().unwrap().len(), 1);
+    // A changed file misses from its COPY on; the RUN before it still hits.
+    std::fs::write(ctx.join("a"), "2").unwrap();
+    let (_, out) = run(&exec, &Options::default(), df, &ctx);
+    assert_eq!(out.matches("Using cache").count(), 1, "{out}");
+    // --no-cache runs everything.
+    let opts = Options {
+        no_cache: true,
+        ..Default::default()
+    };
+    let (_, out) = run(&exec, &opts, df, &ctx);
+    assert!(!out.contains("Using cache"));
+}
+
+#[test]
+fn build_args_are_scoped_as_docker_scopes_them() {
+    let exec = Recorder::new();
+    let ctx = context(&[]);
+    let mut opts = Options::default();
+    opts.build_args.insert("V".into(), Some("given".into()));
+    opts.build_args
+        .insert("UNDECLARED".into(), Some("x".into()));
+    let df = "ARG BASE=busybox\nARG V=global\nFROM $BASE\nRUN echo $V\nARG V\nRUN echo $V\nENV V=env\nRUN echo $V\n";
+    let (r, _) = run(&exec, &opts, df, &ctx);
+    r.unwrap();
+    assert_eq!(exec.pulled.lock().unwrap()[0], "busybox");
+    let runs = exec.runs.lock().unwrap();
+    // Before `ARG V` in the stage, V is not in scope.
+    assert!(
+        !runs[0].env.iter().any(|e| e.starts_with("V=")),
+        "{:?}",
+        runs[0].env
+    );
+    assert!(runs[1].env.contains(&"V=given".to_string()));
+    assert!(runs[2].env.contains(&"V=env".to_string()));
+    assert!(!runs[2].env.contains(&"V=given".to_string()));
+    assert!(
+        !runs
+            .iter()
+            .any(|r| r.env.iter().any(|e| e.starts_with("UNDECLARED=")))
+    );
+}
+
+#[test]
+fn a_failing_run_is_dockers_message_and_an_entrypoint_resets_an_inherited_cmd() {
+    let mut exec = Recorder::new();
+    exec.fail.insert("exit 3".into(), 3);
+    let ctx = context(&[]);
+    let (r, _) = run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nRUN exit 3\n",
+        &ctx,
+    );
+    let e = r.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+    );
+    let (r, _) = run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nENTRYPOINT [\"/x\"]\n",
+        &ctx,
+    );
+    assert_eq!(cc(&r.unwrap()).cmd, None);
+    let (r, _) = run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nCMD [\"a\"]\nENTRYPOINT [\"/x\"]\n",
+        &ctx,
+    );
+    assert_eq!(cc(&r.unwrap()).cmd, Some(vec!["a".to_string()]));
+}
+
+#[test]
+fn only_the_stages_the_target_needs_are_built() {
+    let mut exec = Recorder::new();
+    exec.fail.insert("exit 1".into(), 1);
+    let ctx = context(&[]);
+    let df = "FROM busybox AS broken\nRUN exit 1\nFROM busybox AS a\nRUN echo a\nFROM busybox\nCOPY --from=a / /a\n";
+    let (r, out) = run(&exec, &Options::default(), df, &ctx);
+    r.unwrap();
+    assert!(!out.contains("exit 1"), "{out}");
+    let opts = Options {
+        target: Some("a".into()),
+        ..Default::default()
+    };
+    let (r, out) = run(&exec, &opts, df, &ctx);
+    r.unwrap();
+    assert!(out.contains("Step 2/2 : RUN echo a"), "{out}");
+    let opts = Options {
+        target: Some("nope".into()),
+        ..Default::default()
+    };
+    assert!(run(&exec, &opts, df, &ctx).0.is_err());
+}
+
+#[test]
+fn copy_writes_the_files_with_owner_and_mode_and_the_config_records_it() {
+    let exec = Recorder::new();
+    let ctx = context(&[("dir/one", "1"), ("dir/sub/two", "22"), ("top", "t")]);
+    let df = "FROM busybox\nWORKDIR /w\nCOPY --chown=7:8 dir/ d/\nCOPY --chmod=600 top .\n";
+    let (r, _) = run(&exec, &Options::default(), df, &ctx);
+    let img = r.unwrap();
+    assert_eq!(cc(&img).working_dir.as_deref(), Some("/w"));
+    let layers = exec.layers.lock().unwrap();
+    // WORKDIR made /w (the tree is empty), then the two copies.
+    assert_eq!(layers.len(), 3);
+    let entries = |b: &[u8]| -> BTreeMap<String, (u32, u64, u64, Vec<u8>)> {
+        let mut a = tar::Archive::new(b);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let h = e.header().clone();
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().to_string(),
+                    (h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), data),
+                )
+            })
+            .collect()
+    };
+    let c1 = entries(&layers[1]);
+    assert_eq!(c1["w/d/one"], (0o644, 7, 8, b"1".to_vec()));
+    assert_eq!(c1["w/d/sub/two"].3, b"22".to_vec());
+    assert_eq!(c1["w/d/"].1, 7);
+    let c2 = entries(&layers[2]);
+    assert_eq!(c2["w/top"], (0o600, 0, 0, b"t".to_vec()));
+    let last = img.config.history.last().unwrap();
+    assert!(
+        last.created_by.as_deref().unwrap().contains("COPY file:"),
+        "{last:?}"
+    );
+    assert!(
+        last.created_by.as_deref().unwrap().ends_with(" in /w/. "),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn a_missing_source_and_an_unknown_instruction_name_the_problem() {
+    let exec = Recorder::new();
+    let ctx = context(&[]);
+    let (r, _) = run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nCOPY nope /x\n",
+        &ctx,
+    );
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.starts_with("COPY failed: file not found in build context"),
+        "{e}"
+    );
+    let (r, _) = run(&exec, &Options::default(), "FROM busybox\nFROMM x\n", &ctx);
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "Dockerfile:2: unknown instruction: FROMM"
+    );
+    let (r, _) = run(
+        &exec,
+        &Options::default(),
+        "# syntax=example/frontend\nFROM busybox\n",
+        &ctx,
+    );
+    assert!(r.unwrap_err().to_string().contains("unsupported frontend"));
+}
+
+#[test]
+fn source_date_epoch_fixes_created_times() {
+    let exec = Recorder::new();
+    let ctx = context(&[("f", "x")]);
+    let opts = Options {
+        source_date_epoch: Some(1_000_000_000),
+        ..Default::default()
+    };
+    let df = "FROM busybox\nCOPY f /f\nENV A=b\n";
+    let (a, _) = run(&exec, &opts, df, &ctx);
+    let a = a.unwrap();
+    assert_eq!(a.config.created.as_deref(), Some("2001-09-09T01:46:40Z"));
+    assert!(
+        a.config
+            .history
+            .iter()
+            .all(|h| h.created.as_deref() == Some("2001-09-09T01:46:40Z"))
+    );
+    let layers = exec.layers.lock().unwrap();
+    let mut ar = tar::Archive::new(layers[0].as_slice());
+    for e in ar.entries().unwrap() {
+        assert!(e.unwrap().header().mtime().unwrap() <= 1_000_000_000);
+    }
+}
