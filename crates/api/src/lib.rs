@@ -6,6 +6,7 @@
 // once per failed request, so its size does not matter and boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod build;
 pub mod daemon;
 mod hijack;
 mod http;

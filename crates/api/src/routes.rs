@@ -404,6 +404,9 @@ pub async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
             http::json(StatusCode::OK, &eng!(engine.image_prune(f).await))
         }
         (&Method::POST, ["images", "create"]) => images_create(&engine, req, &q).await,
+        (&Method::POST, ["build"]) => crate::build::build(&engine, req, &q).await,
+        (&Method::POST, ["build", "prune"]) => crate::build::prune(&engine).await,
+        (&Method::POST, ["build", "cancel"]) => crate::build::cancel(&engine, &q),
         (&Method::GET, [rest @ .., "json"])
             if rest.first() == Some(&"images") && rest.len() >= 2 =>
         {

@@ -52,7 +52,7 @@ pub(crate) fn now() -> String {
     berth_runtime::util::rfc3339(SystemTime::now())
 }
 
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     use sha2::Digest;
     let mut seed = [0u8; 32];
     let _ = rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty());

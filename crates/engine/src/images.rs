@@ -41,7 +41,7 @@ impl Engine {
         Ok(tokio::task::spawn_blocking(move || f(&images)).await??)
     }
 
-    fn image_event(&self, action: &str, id: &str, name: &str) {
+    pub(crate) fn image_event(&self, action: &str, id: &str, name: &str) {
         self.events.emit(
             EventMessageTypeEnum::IMAGE,
             action,
@@ -55,11 +55,19 @@ impl Engine {
         all: bool,
         filters: HashMap<String, Vec<String>>,
     ) -> Result<Vec<ImageSummary>> {
-        let _ = all;
         let list = self.blocking(|s| s.list()).await?;
+        // Untagged images with children are intermediate (a build's steps): shown with `-a`.
+        let parents: std::collections::HashSet<String> = list
+            .iter()
+            .filter_map(|i| i.parent.as_ref().map(|p| p.to_string()))
+            .collect();
         let mut out = Vec::new();
         for i in list {
-            let dangling = i.repo_tags.is_empty();
+            let intermediate = i.repo_tags.is_empty() && parents.contains(&i.id.to_string());
+            if intermediate && !all {
+                continue;
+            }
+            let dangling = i.repo_tags.is_empty() && !intermediate;
             let mut ok = true;
             for (k, vals) in &filters {
                 if vals.is_empty() {

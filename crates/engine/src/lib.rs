@@ -11,6 +11,7 @@
 
 mod archive;
 mod attach;
+mod build;
 mod containers;
 mod db;
 pub mod error;
@@ -38,9 +39,11 @@ use berth_runtime::Runtime;
 
 pub use archive::PathStat;
 pub use attach::{AttachOptions, Attached, Chunk};
+pub use berth_build::builder::Options as BuildOptions;
 pub use berth_network::NetworkConfig;
 pub use berth_registry::{AuthConfig, ClientConfig as RegistryConfig};
 pub use bollard_stubs::models;
+pub use build::{BuildRequest, BuildStream};
 pub use containers::{ListOptions, WaitCondition};
 pub use error::{Error, Result};
 pub use events::EventFilter;
@@ -134,6 +137,8 @@ pub struct Engine {
     pub(crate) events: Arc<Events>,
     pub(crate) index: Mutex<Index>,
     pub(crate) execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
+    /// Running builds by the `buildid` their client gave, for `/build/cancel`.
+    pub(crate) builds: Mutex<HashMap<String, Arc<build::Cancel>>>,
     /// How many removed containers still have files being removed in the background.
     pub(crate) removals: Arc<tokio::sync::watch::Sender<usize>>,
     /// Held for the engine's life: see [`lock_dir`].
@@ -221,6 +226,14 @@ impl Engine {
                 }
             }
         }
+        // Contexts of builds a crash interrupted (the RUN caches stay).
+        if let Ok(rd) = std::fs::read_dir(cfg.root.join("builds")) {
+            for e in rd.flatten() {
+                if e.file_name() != "cache" {
+                    let _ = berth_image::fsutil::remove_tree(&e.path());
+                }
+            }
+        }
         for d in [
             cfg.root.join("containers"),
             cfg.root.join("volumes"),
@@ -272,9 +285,11 @@ impl Engine {
             events: Arc::new(Events::default()),
             index: Mutex::new(Index::default()),
             execs: Mutex::new(HashMap::new()),
+            builds: Mutex::new(HashMap::new()),
             cfg,
         });
         engine.restore().await?;
+        engine.remove_build_leftovers().await;
         Ok(engine)
     }
 

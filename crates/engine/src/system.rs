@@ -177,12 +177,26 @@ impl Engine {
                 j
             })
             .collect();
+        let images = self.images.clone();
+        let cache = tokio::task::spawn_blocking(move || images.cache_entries()).await??;
+        let cache: Vec<serde_json::Value> = cache
+            .iter()
+            .map(|c| {
+                let at = berth_image::util::rfc3339(c.created, 0);
+                serde_json::json!({
+                    "ID": c.key.trim_start_matches("sha256:").get(..25).unwrap_or_default(),
+                    "Parents": [], "Type": "regular", "Description": c.description,
+                    "InUse": false, "Shared": c.tagged, "Size": c.size,
+                    "CreatedAt": at, "LastUsedAt": at, "UsageCount": 1,
+                })
+            })
+            .collect();
         Ok(serde_json::json!({
             "LayersSize": layers_size,
             "Images": imgs,
             "Containers": ctrs,
             "Volumes": vols,
-            "BuildCache": [],
+            "BuildCache": cache,
         }))
     }
 }

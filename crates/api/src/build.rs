@@ -1,0 +1,136 @@
+//! `POST /build` (the classic builder's query and stream), `POST /build/prune` and
+//! `POST /build/cancel`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use berth_engine::models::HostConfig;
+use berth_engine::{BuildOptions, BuildRequest, Engine};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+
+use crate::http::{self, Query, Resp, bad_request};
+
+/// A JSON object of the query (`buildargs`, `labels`): absent or empty is none.
+fn json_map(q: &Query, k: &str) -> Result<BTreeMap<String, Option<String>>, Resp> {
+    match q.get(k).filter(|v| !v.is_empty()) {
+        None => Ok(BTreeMap::new()),
+        Some(v) => serde_json::from_str(v).map_err(|e| bad_request(format!("invalid {k}: {e}"))),
+    }
+}
+
+fn int(q: &Query, k: &str) -> Result<Option<i64>, Resp> {
+    Ok(q.int(k)?.filter(|v| *v != 0))
+}
+
+/// The request a query asks for.
+pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
+    if q.get("version") == Some("2") {
+        return Err(bad_request(
+            "BuildKit is not supported by berth's daemon: build with the classic builder (DOCKER_BUILDKIT=0)",
+        ));
+    }
+    if let Some(r) = q.get("remote").filter(|r| !r.is_empty()) {
+        return Err(bad_request(format!(
+            "remote build contexts are not supported yet ({r}): send the context as the request body"
+        )));
+    }
+    let build_args = json_map(q, "buildargs")?;
+    let labels = json_map(q, "labels")?
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    let source_date_epoch = match build_args.get("SOURCE_DATE_EPOCH").cloned().flatten() {
+        Some(v) => Some(v.parse::<i64>().map_err(|_| {
+            bad_request(format!(
+                "invalid SOURCE_DATE_EPOCH {v:?}: seconds since 1970 expected"
+            ))
+        })?),
+        None => None,
+    };
+    let network = q
+        .get("networkmode")
+        .filter(|n| !n.is_empty() && *n != "default")
+        .map(str::to_string);
+    let options = BuildOptions {
+        dockerfile_name: String::new(),
+        target: q
+            .get("target")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        build_args,
+        no_cache: q.bool("nocache"),
+        pull: q.bool("pull"),
+        labels,
+        network,
+        platform: q
+            .get("platform")
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
+        source_date_epoch,
+    };
+    let host_config = HostConfig {
+        memory: int(q, "memory")?,
+        memory_swap: int(q, "memswap")?,
+        cpu_shares: int(q, "cpushares")?,
+        cpuset_cpus: q
+            .get("cpusetcpus")
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
+        cpu_period: int(q, "cpuperiod")?,
+        cpu_quota: int(q, "cpuquota")?,
+        shm_size: int(q, "shmsize")?,
+        extra_hosts: extra_hosts(q),
+        ..Default::default()
+    };
+    Ok(BuildRequest {
+        options,
+        tags: q.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
+        dockerfile: q.get("dockerfile").unwrap_or("Dockerfile").to_string(),
+        quiet: q.bool("q"),
+        host_config,
+        build_id: q
+            .get("buildid")
+            .filter(|b| !b.is_empty())
+            .map(str::to_string),
+    })
+}
+
+/// `extrahosts`: repeated, or one comma-separated value.
+fn extra_hosts(q: &Query) -> Option<Vec<String>> {
+    let v: Vec<String> = q
+        .all("extrahosts")
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+pub(crate) async fn build(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> Resp {
+    let r = match request(q) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let body = http::body_stream(req);
+    match engine.build(r, body).await {
+        Ok(s) => http::stream(StatusCode::OK, "application/json", s.lines),
+        Err(e) => http::error(&e),
+    }
+}
+
+pub(crate) fn cancel(engine: &Arc<Engine>, q: &Query) -> Resp {
+    match engine.build_cancel(q.get("id").unwrap_or("")) {
+        Ok(()) => http::status(StatusCode::OK),
+        Err(e) => http::error(&e),
+    }
+}
+
+pub(crate) async fn prune(engine: &Arc<Engine>) -> Resp {
+    match engine.build_prune().await {
+        Ok(r) => http::json(StatusCode::OK, &r),
+        Err(e) => http::error(&e),
+    }
+}
