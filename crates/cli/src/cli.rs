@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    container as c, cp, exec, image as i, inspect, logs, network as n, ps, registry as r, run,
-    stats, system as s, volume as v,
+    build as b, container as c, cp, exec, image as i, inspect, logs, network as n, ps,
+    registry as r, run, stats, system as s, volume as v,
 };
 use crate::daemon::DaemonArgs;
 
@@ -45,6 +45,8 @@ pub enum Cmd {
     Exec(exec::ExecArgs),
     /// List containers
     Ps(ps::PsArgs),
+    /// Build an image from a Dockerfile
+    Build(b::BuildArgs),
     /// Download an image from a registry
     Pull(r::PullArgs),
     /// Upload an image to a registry
@@ -75,6 +77,9 @@ pub enum Cmd {
     /// Manage the daemon and its data
     #[command(subcommand)]
     System(SystemCmd),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCmd),
 
     /// Attach local standard input, output, and error streams to a running container
     Attach(c::AttachArgs),
@@ -139,6 +144,13 @@ pub enum Cmd {
 
 #[derive(Subcommand, Debug)]
 #[command(defer = true)]
+pub enum BuilderCmd {
+    /// Remove build cache
+    Prune(s::BuilderPruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCmd {
     /// Attach local standard input, output, and error streams to a running container
     Attach(c::AttachArgs),
@@ -197,6 +209,8 @@ pub enum ContainerCmd {
 #[derive(Subcommand, Debug)]
 #[command(defer = true)]
 pub enum ImageCmd {
+    /// Build an image from a Dockerfile
+    Build(b::BuildArgs),
     /// Show the history of an image
     History(i::HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image

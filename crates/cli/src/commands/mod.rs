@@ -1,6 +1,7 @@
 //! One module per command or command group; [`dispatch`] maps the parsed command line onto
 //! them. Each command gets a [`Ctx`] that connects to the daemon on first use.
 
+pub mod build;
 pub mod container;
 pub mod cp;
 pub mod exec;
@@ -20,7 +21,7 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd};
+use crate::cli::{BuilderCmd, Cli, Cmd, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd};
 use crate::client::Client;
 
 /// An exit status with an optional message (printed as is, on stderr).
@@ -164,6 +165,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let ctx = &ctx;
     match cmd {
         Cmd::Run(a) => run::run(ctx, a),
+        Cmd::Build(a) => build::build(ctx, a),
+        Cmd::Builder(BuilderCmd::Prune(a)) => system::prune_builder(ctx, a).map(|_| 0),
         Cmd::Create(a) => run::create(ctx, a).map(|_| 0),
         Cmd::Start(a) => run::start(ctx, a),
         Cmd::Exec(a) => exec::exec(ctx, a),
@@ -230,6 +233,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ContainerCmd::Wait(a) => container::wait(ctx, a).map(|_| 0),
         },
         Cmd::Image(c) => match c {
+            ImageCmd::Build(a) => build::build(ctx, a),
             ImageCmd::History(a) => image::history(ctx, a).map(|_| 0),
             ImageCmd::Import(a) => image::import(ctx, a).map(|_| 0),
             ImageCmd::Inspect(a) => inspect::typed(ctx, a, "image").map(|_| 0),

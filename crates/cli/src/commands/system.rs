@@ -62,6 +62,19 @@ pub struct PruneArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Provide filter values (e.g. "until=24h")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct SystemPruneArgs {
     /// Remove all unused images not just dangling ones
     #[arg(short = 'a', long)]
@@ -606,6 +619,19 @@ pub fn prune_networks(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
         .query_opt("filters", prune_filters(&a.filter)?)
         .send_json()?;
     print_pruned(&v, "NetworksDeleted", "Deleted Networks:")
+}
+
+pub fn prune_builder(ctx: &Ctx, a: BuilderPruneArgs) -> anyhow::Result<()> {
+    if !a.force && !confirm("WARNING! This will remove all dangling build cache.")? {
+        return Ok(());
+    }
+    let v: J = ctx
+        .client()?
+        .post("/build/prune")
+        .flag("all", a.all)
+        .query_opt("filters", prune_filters(&a.filter)?)
+        .send_json()?;
+    print_pruned(&v, "CachesDeleted", "Deleted build cache objects:")
 }
 
 pub fn system_prune(ctx: &Ctx, a: SystemPruneArgs) -> anyhow::Result<()> {

@@ -1,0 +1,447 @@
+//! `berth build` end to end, against the daemon `BERTH_TEST_DAEMON` names: dockerd's classic
+//! builder is the reference (the berth CLI asks for it), berth's own builder must behave the
+//! same. Features the classic builder lacks (heredocs, `--chmod`, `RUN --mount`, skipping
+//! unused stages) are checked against berth alone.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use common::*;
+
+macro_rules! daemon {
+    () => {
+        match start_daemon() {
+            Some(d) => d,
+            None => return,
+        }
+    };
+}
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/images"
+);
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// `berth build` of `dir` (RUN without a network: the reference dockerd has no bridge).
+fn build(d: &Daemon, dir: &Path, extra: &[&str]) -> Out {
+    let mut args = vec!["build", "--network", "none"];
+    args.extend_from_slice(extra);
+    let ctx = dir.to_str().unwrap().to_string();
+    args.push(&ctx);
+    d.run(&args)
+}
+
+#[track_caller]
+fn build_ok(d: &Daemon, dir: &Path, extra: &[&str]) -> String {
+    let o = build(d, dir, extra);
+    assert_eq!(o.code, 0, "build failed:\n{}\n{}", o.stdout, o.stderr);
+    o.stdout
+}
+
+/// The files of an image as `path -> (mode, uid:gid, link target or content)`.
+fn tree(d: &Daemon, image: &str) -> BTreeMap<String, (u32, String, String)> {
+    let cid = d.ok(&["create", image, "true"]).trim().to_string();
+    let out = d.cmd(&["export", &cid]).output().unwrap();
+    d.ok(&["rm", &cid]);
+    let mut ar = tar::Archive::new(out.stdout.as_slice());
+    let mut m = BTreeMap::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
+        let h = e.header();
+        let mode = h.mode().unwrap() & 0o7777;
+        let owner = format!("{}:{}", h.uid().unwrap(), h.gid().unwrap());
+        let what = match h.entry_type() {
+            tar::EntryType::Symlink => format!("-> {}", e.link_name().unwrap().unwrap().display()),
+            tar::EntryType::Directory => "dir".into(),
+            tar::EntryType::Link => format!("=> {}", e.link_name().unwrap().unwrap().display()),
+            _ => {
+                let mut s = String::new();
+                let _ = e.read_to_string(&mut s);
+                s
+            }
+        };
+        m.insert(path, (mode, owner, what));
+    }
+    m
+}
+
+fn inspect(d: &Daemon, image: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["image", "inspect", image])).unwrap();
+    v[0].clone()
+}
+
+/// The Dockerfile Docker built `fixture/multilayer:1` from, built again: the same config,
+/// the same number of layers and history entries, and the same files.
+#[test]
+fn the_fixture_dockerfile_builds_to_the_image_docker_made() {
+    let d = daemon!();
+    let dir = TempDir::new("build-fixture");
+    std::fs::copy(
+        format!("{FIXTURES}/multilayer.Dockerfile"),
+        dir.join("Dockerfile"),
+    )
+    .unwrap();
+    std::fs::copy(
+        format!("{FIXTURES}/multilayer.hello.sh"),
+        dir.join("hello.sh"),
+    )
+    .unwrap();
+    let out = build_ok(&d, dir.path(), &["-t", "rebuilt:1"]);
+    assert!(out.contains("Step 15/15 : CMD [\"from-cmd\"]"), "{out}");
+    assert!(out.contains("Successfully built "), "{out}");
+    assert!(out.contains("Successfully tagged rebuilt:1"), "{out}");
+    d.ok(&["load", "-i", &format!("{FIXTURES}/multilayer.docker.tar")]);
+    let (a, b) = (
+        inspect(&d, "rebuilt:1"),
+        inspect(&d, "fixture/multilayer:1"),
+    );
+    for k in [
+        "User",
+        "WorkingDir",
+        "Entrypoint",
+        "Cmd",
+        "Env",
+        "ExposedPorts",
+        "Volumes",
+        "Labels",
+        "StopSignal",
+        "Healthcheck",
+    ] {
+        assert_eq!(a["Config"][k], b["Config"][k], "Config.{k}");
+    }
+    assert_eq!(a["RootFS"]["Layers"].as_array().unwrap().len(), 6);
+    let history = d.ok(&["history", "-q", "rebuilt:1"]);
+    assert_eq!(history.lines().count(), 15, "{history}");
+    let (ta, tb) = (tree(&d, "rebuilt:1"), tree(&d, "fixture/multilayer:1"));
+    // Files the build made (not the base's): the same paths, modes, owners and contents.
+    for p in [
+        "data/b",
+        "data/hardlink-b",
+        "data/keep/k",
+        "data/link-to-b",
+        "opaque/new",
+        "app",
+        "app/hello.sh",
+        "etc/passwd",
+        "etc/group",
+    ] {
+        assert_eq!(ta.get(p), tb.get(p), "{p}");
+    }
+    for gone in ["data/a", "data/gone", "opaque/old"] {
+        assert!(!ta.contains_key(gone), "{gone} should be gone");
+    }
+    assert!(ta.keys().all(|k| !k.contains(".wh.")));
+    let o = d.ok(&["run", "--rm", "--network", "none", "rebuilt:1"]);
+    assert_eq!(o.trim(), "hello world: from-cmd");
+    d.ok(&["rmi", "rebuilt:1", "fixture/multilayer:1"]);
+}
+
+/// A second build of the same inputs is all cache and the same image; a changed file reruns
+/// the steps from its COPY on.
+#[test]
+fn the_cache_serves_unchanged_steps_and_reruns_from_a_changed_file() {
+    let d = daemon!();
+    let dir = TempDir::new("build-cache");
+    write(
+        dir.path(),
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nENV X=1\n",
+            ),
+            ("a.txt", "first\n"),
+        ],
+    );
+    let first = build_ok(&d, dir.path(), &["-t", "cached:1"]);
+    assert!(!first.contains("Using cache"), "{first}");
+    let id1 = inspect(&d, "cached:1")["Id"].as_str().unwrap().to_string();
+    let second = build_ok(&d, dir.path(), &["-t", "cached:1"]);
+    assert_eq!(second.matches("Using cache").count(), 4, "{second}");
+    assert_eq!(inspect(&d, "cached:1")["Id"].as_str().unwrap(), id1);
+    // mtime alone changes nothing.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(dir.join("a.txt"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(100))
+        .unwrap();
+    let third = build_ok(&d, dir.path(), &["-t", "cached:1"]);
+    assert_eq!(third.matches("Using cache").count(), 4, "{third}");
+    write(dir.path(), &[("a.txt", "second\n")]);
+    let fourth = build_ok(&d, dir.path(), &["-t", "cached:1"]);
+    assert_eq!(fourth.matches("Using cache").count(), 1, "{fourth}");
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "cached:1",
+            "cat",
+            "/copy"
+        ]),
+        "second\n"
+    );
+    let nocache = build_ok(&d, dir.path(), &["--no-cache", "-t", "cached:1"]);
+    assert!(!nocache.contains("Using cache"), "{nocache}");
+    d.ok(&["rmi", "cached:1"]);
+}
+
+/// A failing RUN: Docker's message, exit status 1, and no container left.
+#[test]
+fn a_failing_run_says_so_in_dockers_words_and_leaves_nothing() {
+    let d = daemon!();
+    let dir = TempDir::new("build-fail");
+    write(dir.path(), &[("Dockerfile", "FROM busybox\nRUN exit 3\n")]);
+    let o = build(&d, dir.path(), &["-t", "failed:1", "--force-rm"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+        "{o:?}"
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+    assert_ne!(d.run(&["image", "inspect", "failed:1"]).code, 0);
+}
+
+/// Bad Dockerfiles and missing files: clear errors naming the line or the file.
+#[test]
+fn bad_dockerfiles_and_missing_files_are_clear_errors() {
+    let d = daemon!();
+    let dir = TempDir::new("build-bad");
+    write(dir.path(), &[("Dockerfile", "FROM busybox\nFROMM x\n")]);
+    let o = build(&d, dir.path(), &[]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr
+            .to_lowercase()
+            .contains("unknown instruction: fromm"),
+        "{o:?}"
+    );
+    write(
+        dir.path(),
+        &[("Dockerfile", "FROM busybox\nCOPY nope /x\n")],
+    );
+    let o = build(&d, dir.path(), &[]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("nope"), "{o:?}");
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}
+
+/// ARG, ENV, LABEL, WORKDIR, USER, COPY of a directory with `--chown`, ADD of a local tar,
+/// multi-stage `COPY --from` and `--target`, `.dockerignore`, `--build-arg`, `--label`.
+#[test]
+fn instructions_and_flags_make_the_image_docker_would() {
+    let d = daemon!();
+    let dir = TempDir::new("build-instr");
+    write(
+        dir.path(),
+        &[
+            (
+                "Dockerfile",
+                concat!(
+                    "ARG BASE=busybox\n",
+                    "FROM $BASE AS first\n",
+                    "RUN echo staged > /staged\n",
+                    "FROM ${BASE}\n",
+                    "ARG WHO=nobody\n",
+                    "ENV GREETING=\"hi there\" WHO_ENV=$WHO\n",
+                    "LABEL a=b \"c d\"=e\n",
+                    "WORKDIR /work/sub\n",
+                    "COPY --chown=1234:5678 src/ dest/\n",
+                    "ADD files.tar.gz /unpacked/\n",
+                    "COPY --from=first /staged /from-first\n",
+                    "COPY --from=0 /staged ../up\n",
+                    "RUN echo \"$WHO $GREETING\" > /who\n",
+                    "USER 1234\n",
+                    "EXPOSE 80 53/udp\n",
+                    "CMD [\"sh\"]\n",
+                ),
+            ),
+            ("src/one", "1\n"),
+            ("src/deep/two", "2\n"),
+            ("src/skip.log", "x\n"),
+            (".dockerignore", "src/*.log\n"),
+        ],
+    );
+    // A gzip tar for ADD.
+    let tgz = std::fs::File::create(dir.join("files.tar.gz")).unwrap();
+    let gz = flate2::write::GzEncoder::new(tgz, flate2::Compression::fast());
+    let mut t = tar::Builder::new(gz);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o640);
+    t.append_data(&mut h, "inner/file", &b"in\n"[..]).unwrap();
+    t.into_inner().unwrap().finish().unwrap();
+    build_ok(
+        &d,
+        dir.path(),
+        &[
+            "-t",
+            "instr:1",
+            "--build-arg",
+            "WHO=me",
+            "--label",
+            "from=cli",
+        ],
+    );
+    let v = inspect(&d, "instr:1");
+    let c = &v["Config"];
+    assert_eq!(c["WorkingDir"], "/work/sub");
+    assert_eq!(c["User"], "1234");
+    assert_eq!(c["Cmd"], serde_json::json!(["sh"]));
+    assert_eq!(c["Labels"]["a"], "b");
+    assert_eq!(c["Labels"]["c d"], "e");
+    assert_eq!(c["Labels"]["from"], "cli");
+    assert!(
+        c["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("GREETING=hi there"))
+    );
+    assert!(
+        c["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("WHO_ENV=me"))
+    );
+    assert!(c["ExposedPorts"]["80/tcp"].is_object());
+    assert!(c["ExposedPorts"]["53/udp"].is_object());
+    let t = tree(&d, "instr:1");
+    assert_eq!(
+        t["work/sub/dest/one"],
+        (0o644, "1234:5678".into(), "1\n".into())
+    );
+    assert_eq!(t["work/sub/dest/deep/two"].2, "2\n");
+    assert_eq!(t["work/sub/dest/deep/two"].1, "1234:5678");
+    assert!(!t.contains_key("work/sub/dest/skip.log"));
+    assert_eq!(
+        t["unpacked/inner/file"],
+        (0o640, "0:0".into(), "in\n".into())
+    );
+    assert_eq!(t["from-first"].2, "staged\n");
+    assert_eq!(t["work/up"].2, "staged\n");
+    assert_eq!(t["who"].2, "me hi there\n");
+    // --target stops at the named stage.
+    build_ok(&d, dir.path(), &["-t", "instr:first", "--target", "first"]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "instr:first",
+            "cat",
+            "/staged"
+        ]),
+        "staged\n"
+    );
+    d.ok(&["rmi", "instr:1", "instr:first"]);
+}
+
+/// What berth's builder does beyond the classic one: heredocs, `--chmod`, cache mounts,
+/// unused stages skipped, a build that leaves nothing when the context is hostile.
+#[test]
+fn berth_builds_heredocs_chmod_and_cache_mounts() {
+    let d = daemon!();
+    if d.target != Target::Berth {
+        eprintln!("skipped: these are berth-only features (the classic builder lacks them)");
+        return;
+    }
+    let dir = TempDir::new("build-berth");
+    write(
+        dir.path(),
+        &[
+            (
+                "Dockerfile",
+                concat!(
+                    "# syntax=docker/dockerfile:1\n",
+                    "FROM busybox AS broken\n",
+                    "RUN exit 1\n",
+                    "FROM busybox\n",
+                    "COPY --chmod=0750 run.sh /run.sh\n",
+                    "RUN <<EOF\n",
+                    "echo from-heredoc > /h\n",
+                    "echo second >> /h\n",
+                    "EOF\n",
+                    "COPY <<EOT /etc/made.conf\n",
+                    "made=1\n",
+                    "EOT\n",
+                    "RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /count\n",
+                ),
+            ),
+            ("run.sh", "#!/bin/sh\necho run\n"),
+        ],
+    );
+    let out = build_ok(&d, dir.path(), &["-t", "berthonly:1"]);
+    assert!(!out.contains("exit 1"), "the unused stage ran:\n{out}");
+    let t = tree(&d, "berthonly:1");
+    assert_eq!(t["run.sh"].0, 0o750);
+    assert_eq!(t["h"].2, "from-heredoc\nsecond\n");
+    assert_eq!(t["etc/made.conf"].2, "made=1\n");
+    assert_eq!(t["count"].2.trim(), "1");
+    // The cache mount keeps its contents across builds.
+    build_ok(&d, dir.path(), &["-t", "berthonly:1", "--no-cache"]);
+    assert_eq!(tree(&d, "berthonly:1")["count"].2.trim(), "2");
+    d.ok(&["rmi", "berthonly:1"]);
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}
+
+/// A context tar with `..`, absolute names and a symlink out writes nothing outside.
+#[test]
+fn a_hostile_context_tar_writes_nothing_outside_the_context() {
+    let d = daemon!();
+    if d.target != Target::Berth {
+        eprintln!("skipped: checks berth's daemon's own directories");
+        return;
+    }
+    let victim = TempDir::new("build-victim");
+    let mut b = tar::Builder::new(Vec::new());
+    let df = b"FROM busybox\nCOPY . /ctx/\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(df.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "Dockerfile", &df[..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, "out", victim.path()).unwrap();
+    for name in ["out/pwned", "../../pwned-up"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        // Set the raw name: tar's safe setters refuse `..`.
+        let bytes = name.as_bytes();
+        h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+        h.set_cksum();
+        b.append(&h, &b"x\n"[..]).unwrap();
+    }
+    let body = b.into_inner().unwrap();
+    let o = d.run_stdin(
+        &["build", "--network", "none", "-t", "hostile:1", "-"],
+        &body,
+    );
+    assert!(!victim.join("pwned").exists(), "{o:?}");
+    assert!(!d.dir.join("pwned-up").exists());
+    assert!(!d.dir.join("root").join("pwned-up").exists());
+    let _ = d.run(&["rmi", "hostile:1"]);
+}
