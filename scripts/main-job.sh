@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian machine (as root), offline once the build dependencies are
 # there: build berth, make a busybox image from Debian's busybox-static with `berth import`,
-# and run a container from it with `berth run`.
+# build an application image on it from a Dockerfile with `berth build`, and run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -43,5 +43,21 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 
 B=("$bin/berth" -H "unix://$sock")
 "${B[@]}" import -c 'CMD ["/bin/sh"]' "$work/busybox.tar" busybox:demo
+
+# An application on it, built from a Dockerfile by berth's own builder.
+mkdir -p "$work/app"
+cat >"$work/app/hello.sh" <<'EOF'
+#!/bin/sh
+echo "Hello from a berth container: host $(hostname), $(id -un), address $(ip -4 -o addr show eth0 | awk '{print $4}')"
+echo "built at $(cat /etc/built-at) by berth build; $GREETING"
+EOF
+cat >"$work/app/Dockerfile" <<'EOF'
+FROM busybox:demo
+ENV GREETING="running as a light, isolated, metered process"
+RUN date -u +%FT%TZ > /etc/built-at
+COPY --chmod=0755 hello.sh /usr/local/bin/hello
+CMD ["hello"]
+EOF
+"${B[@]}" build -t hello:demo "$work/app"
 "${B[@]}" images
-"${B[@]}" run --rm busybox:demo sh -c 'echo "Hello from a berth container: host $(hostname), $(id -un), address $(ip -4 -o addr show eth0 | awk "{print \$4}")"'
+"${B[@]}" run --rm hello:demo
