@@ -80,8 +80,8 @@ build() {
   case $p in
     berth) "${B[@]}" build -q --network none -t bench:1 "$@" "$dir" ;;
     docker) "${D[@]}" build -q --network none -t bench:1 "$@" "$dir" ;;
-    buildah) "${H[@]}" bud -q --layers --network none --isolation chroot -t bench:1 "$@" "$dir" ;;
-  esac >/dev/null
+    buildah) "${H[@]}" bud -q --layers --network none -t bench:1 "$@" "$dir" ;;
+  esac >/dev/null 2>"$work/err.$p" || { echo "$p build failed: $(grep -v DEPRECATED "$work/err.$p" | tail -3)"; exit 1; }
 }
 
 declare -A med
@@ -125,4 +125,4 @@ change() { date +%s%N >"$work/big/changing"; }
 prepare=change time_builds "50 MB context, one file changed (2 of 5 steps run)" "$work/big"
 
 echo
-echo "berth $("$bin/berth" version --format '{{.Server.Version}}' 2>/dev/null || echo dev), docker $(docker version --format '{{.Server.Version}}' -H "unix://$dsock" 2>/dev/null), buildah $(buildah --version 2>/dev/null | awk '{print $3}')"
+echo "berth $(git rev-parse --short HEAD 2>/dev/null), docker $("${D[@]}" version --format '{{.Server.Version}}' 2>/dev/null), buildah $(buildah --version 2>/dev/null | awk '{print $3}')"

@@ -7,7 +7,8 @@ set -euo pipefail
 pkgs=(busybox-static libseccomp-dev pkg-config gcc libc6-dev ca-certificates curl iproute2 nftables)
 if [ "${1:-}" = "test" ]; then
   # docker.io and containerd: the runtime is tested as a drop-in under the real engines.
-  pkgs+=(iproute2 nftables docker-registry skopeo apache2-utils procps util-linux docker.io containerd)
+  # docker-compose (1.29, Python) and docker-py drive builds and containers as users do.
+  pkgs+=(iproute2 nftables docker-registry skopeo apache2-utils procps util-linux docker.io containerd docker-compose)
 fi
 
 missing=()
@@ -28,6 +29,10 @@ if ! command -v cargo >/dev/null 2>&1; then
     curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
+fi
+# docker-py 7 for the python3 on PATH (Debian's python3-docker is 5, compose's own).
+if [ "${1:-}" = "test" ] && ! python3 -c 'import docker, sys; sys.exit(int(docker.__version__.split(".")[0]) < 7)' 2>/dev/null; then
+  python3 -m pip install -q 'docker>=7,<8'
 fi
 if [ "${1:-}" = "test" ] && ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest

@@ -12,4 +12,4 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo nextest run --workspace --locked --no-fail-fast "$@"
 # The berth CLI's end-to-end tests ran against a private dockerd above (the reference);
 # again against berth's own daemon, which must behave the same.
-BERTH_TEST_DAEMON=berth cargo nextest run -p berth-cli --test e2e --locked --no-fail-fast "$@"
+BERTH_TEST_DAEMON=berth cargo nextest run -p berth-cli --test e2e --test build --locked --no-fail-fast "$@"

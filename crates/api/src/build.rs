@@ -23,6 +23,21 @@ fn int(q: &Query, k: &str) -> Result<Option<i64>, Resp> {
     Ok(q.int(k)?.filter(|v| *v != 0))
 }
 
+/// `X-Registry-Config`: credentials by registry.
+fn registry_config<B>(
+    req: &Request<B>,
+) -> Result<std::collections::HashMap<String, berth_engine::AuthConfig>, Resp> {
+    match req
+        .headers()
+        .get("X-Registry-Config")
+        .and_then(|v| v.to_str().ok())
+    {
+        None => Ok(Default::default()),
+        Some(v) => berth_engine::AuthConfig::map_from_header(v)
+            .map_err(|e| bad_request(format!("invalid X-Registry-Config: {e}"))),
+    }
+}
+
 /// The request a query asks for.
 pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
     if q.get("version") == Some("2") {
@@ -93,6 +108,7 @@ pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
             .get("buildid")
             .filter(|b| !b.is_empty())
             .map(str::to_string),
+        auths: Default::default(),
     })
 }
 
@@ -110,15 +126,77 @@ fn extra_hosts(q: &Query) -> Option<Vec<String>> {
 }
 
 pub(crate) async fn build(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) -> Resp {
-    let r = match request(q) {
+    let mut r = match request(q) {
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    r.auths = match registry_config(&req) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    // Our own handle on the client's socket, taken while the connection is surely open.
+    let conn = req.extensions().get::<crate::ConnFd>().and_then(|c| {
+        rustix::io::fcntl_dupfd_cloexec(
+            // SAFETY: the connection's socket is open while its request is being handled.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(c.0) },
+            0,
+        )
+        .ok()
+    });
     let body = http::body_stream(req);
     match engine.build(r, body).await {
-        Ok(s) => http::stream(StatusCode::OK, "application/json", s.lines),
+        Ok(s) => {
+            let lines = match conn {
+                Some(fd) => watch_hangup(fd, s.lines, s.cancel),
+                None => s.lines,
+            };
+            http::stream(StatusCode::OK, "application/json", lines)
+        }
         Err(e) => http::error(&e),
     }
+}
+
+/// Cancels the build when the client hangs up, even while the build sends nothing: a thread
+/// polls the socket for `POLLRDHUP` (which reads no data) until the stream ends.
+fn watch_hangup(
+    sock: std::os::fd::OwnedFd,
+    mut lines: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    cancel: berth_engine::BuildCancel,
+) -> tokio::sync::mpsc::Receiver<bytes::Bytes> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let Ok((done_r, done_w)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) else {
+        return lines;
+    };
+    std::thread::spawn(move || {
+        use rustix::event::{PollFd, PollFlags, poll};
+        let mut fds = [
+            PollFd::new(&sock, PollFlags::RDHUP),
+            PollFd::new(&done_r, PollFlags::IN),
+        ];
+        loop {
+            match poll(&mut fds, None) {
+                Ok(_) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return,
+            }
+        }
+        let hung_up = fds[0]
+            .revents()
+            .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR);
+        if hung_up && fds[1].revents().is_empty() {
+            cancel.cancel();
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(b) = lines.recv().await {
+            if tx.send(b).await.is_err() {
+                break;
+            }
+        }
+        // The stream is over: the watcher may go.
+        drop(done_w);
+    });
+    rx
 }
 
 pub(crate) fn cancel(engine: &Arc<Engine>, q: &Query) -> Resp {

@@ -23,6 +23,12 @@ use tokio::net::UnixListener;
 
 pub use http::{API_VERSION, MIN_API_VERSION};
 
+/// The socket of the connection a request came on, for handlers that must notice the client
+/// going away while they send nothing (a build's long step). Valid only while the request is
+/// being handled: a handler that keeps it longer dups it first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnFd(pub std::os::fd::RawFd);
+
 /// Serves the API on `listener` until the task is dropped.
 pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
     loop {
@@ -35,9 +41,11 @@ pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
             }
         };
         let engine = engine.clone();
+        let conn_fd = ConnFd(std::os::fd::AsRawFd::as_raw_fd(&stream));
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
+            let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let engine = engine.clone();
+                req.extensions_mut().insert(conn_fd);
                 async move {
                     let method = req.method().clone();
                     let path = req.uri().path().to_string();

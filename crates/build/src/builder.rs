@@ -141,6 +141,8 @@ pub struct RunRequest {
     pub mounts: Vec<RunMount>,
     /// The config of the image the step commits (its history entry included).
     pub config: ImageConfig,
+    /// SOURCE_DATE_EPOCH: the mtimes of the step's layer are clamped to it.
+    pub mtime_clamp: Option<i64>,
 }
 
 /// What the builder needs done: the engine implements it with its runtime and image store.
@@ -249,6 +251,8 @@ pub struct Build<'a, E: Executor> {
     step: usize,
     total: usize,
     results: HashMap<usize, Image>,
+    /// Build args some ARG declared.
+    consumed: std::collections::HashSet<String>,
 }
 
 /// Builds `dockerfile` (its text) with `context` as the build context; returns the image of
@@ -283,6 +287,7 @@ pub fn build<E: Executor>(
         step: 0,
         total: 0,
         results: HashMap::new(),
+        consumed: Default::default(),
     };
     b.global = b.global_scope()?;
     let target = stages::target_index(&b.df, opts.target.as_deref())?;
@@ -295,6 +300,23 @@ pub fn build<E: Executor>(
     for i in needed {
         let img = b.stage(i, i == target)?;
         b.results.insert(i, img);
+    }
+    let unused: Vec<&String> = opts
+        .build_args
+        .keys()
+        .filter(|k| {
+            !b.consumed.contains(k.as_str())
+                && !args::is_proxy_arg(k)
+                && !args::is_platform_arg(k)
+                && k.as_str() != "SOURCE_DATE_EPOCH"
+        })
+        .collect();
+    if !unused.is_empty() {
+        let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+        out.line(&format!(
+            "[Warning] One or more build-args [{}] were not consumed\n",
+            names.join(" ")
+        ));
     }
     b.results
         .remove(&target)
@@ -319,28 +341,27 @@ impl<E: Executor> Build<'_, E> {
         self.opts.build_args.get(name).cloned().flatten()
     }
 
-    /// The global scope: platform ARGs, then the ARGs before the first FROM.
-    fn global_scope(&self) -> Result<BTreeMap<String, String>> {
-        let (os, arch, variant) = args::host_platform();
-        let mut scope: BTreeMap<String, String> =
-            args::platform_args(os, arch, variant).into_iter().collect();
+    /// The global scope: platform ARGs, then the ARGs before the first FROM. (A global ARG
+    /// counts as consuming its build arg, as with Docker.)
+    fn global_scope(&mut self) -> Result<BTreeMap<String, String>> {
         for a in &self.df.global_args {
             if let Instruction::Arg(list) = &a.inner {
-                for (k, default) in list {
-                    let v = match self.build_arg(k) {
-                        Some(v) => Some(v),
-                        None => match default {
-                            Some(d) => Some(self.expand(a.line, d, &scope)?),
-                            None => None,
-                        },
-                    };
-                    if let Some(v) = v {
-                        scope.insert(k.clone(), v);
-                    }
-                }
+                self.consumed.extend(list.iter().map(|(k, _)| k.clone()));
             }
         }
-        Ok(scope)
+        let given: BTreeMap<String, String> = self
+            .opts
+            .build_args
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        let (os, arch, variant) = args::host_platform();
+        let automatic = args::platform_args(os, arch, variant);
+        args::global_scope(&self.df, &given, &automatic).map_err(|source| BuildError::Expand {
+            file: self.file(),
+            line: self.df.global_args.first().map(|a| a.line).unwrap_or(1),
+            source,
+        })
     }
 
     fn expand(&self, line: usize, word: &str, scope: &BTreeMap<String, String>) -> Result<String> {
@@ -503,14 +524,14 @@ impl<E: Executor> Build<'_, E> {
             &env,
             &content.iter().map(String::as_str).collect::<Vec<_>>(),
         );
-        if !self.opts.no_cache {
-            if let Some(img) = self.exec.cache_get(&key.0) {
-                self.out
-                    .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
-                st.config = img.config.clone();
-                st.image = Some(img);
-                return Ok(());
-            }
+        if !self.opts.no_cache
+            && let Some(img) = self.exec.cache_get(&key.0)
+        {
+            self.out
+                .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
+            st.config = img.config.clone();
+            st.image = Some(img);
+            return Ok(());
         }
         let img = self.execute(st, ins, expanded, &content)?;
         self.exec.cache_put(&key.0, &img);
@@ -528,6 +549,7 @@ impl<E: Executor> Build<'_, E> {
         list: &[(String, Option<String>)],
     ) -> Result<()> {
         for (k, default) in list {
+            self.consumed.insert(k.clone());
             let v = self
                 .build_arg(k)
                 .or_else(|| default.clone())
@@ -549,13 +571,13 @@ impl<E: Executor> Build<'_, E> {
             .map(|i| i.id.clone())
             .unwrap_or_else(|| "scratch".into());
         let key = cache::key(&parent, &format!("{:?}", ins.inner), &st.run_args(), &[]);
-        if !self.opts.no_cache {
-            if let Some(img) = self.exec.cache_get(&key.0) {
-                self.out
-                    .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
-                st.image = Some(img);
-                return Ok(());
-            }
+        if !self.opts.no_cache
+            && let Some(img) = self.exec.cache_get(&key.0)
+        {
+            self.out
+                .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
+            st.image = Some(img);
+            return Ok(());
         }
         let img = self
             .exec
@@ -652,10 +674,10 @@ impl<E: Executor> Build<'_, E> {
             return Ok(None);
         };
         let before = self.df.stages.len();
-        if let Some(j) = stages::stage_ref(&self.df, before, from) {
-            if let Some(img) = self.results.get(&j) {
-                return Ok(Some(img.clone()));
-            }
+        if let Some(j) = stages::stage_ref(&self.df, before, from)
+            && let Some(img) = self.results.get(&j)
+        {
+            return Ok(Some(img.clone()));
         }
         self.exec
             .image(from, None, false, self.out)
@@ -932,6 +954,7 @@ impl<E: Executor> Build<'_, E> {
             network,
             mounts,
             config: cfg,
+            mtime_clamp: self.opts.source_date_epoch,
         };
         let base = match &st.image {
             Some(i) => i.clone(),

@@ -78,10 +78,11 @@ pub fn unpack(r: impl Read + Send, dir: &Path, keep: &[&str]) -> Result<Unpacked
             continue;
         }
         let name = rel.to_string_lossy().to_string();
-        if let Some(m) = &matcher {
-            if m.excluded(&name) && !keep.contains(&name.as_str()) {
-                continue;
-            }
+        if let Some(m) = &matcher
+            && m.excluded(&name)
+            && !keep.contains(&name.as_str())
+        {
+            continue;
         }
         write_entry(&root, &rel, &mut entry)?;
         out.files += 1;

@@ -116,7 +116,7 @@ pub fn clean(p: &str) -> PathBuf {
 }
 
 fn lstat(root: &Path, rel: &Path) -> io::Result<Option<Stat>> {
-    match rustix::fs::lstat(&root.join(rel)) {
+    match rustix::fs::lstat(root.join(rel)) {
         Ok(st) => Ok(Some(st)),
         Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => Ok(None),
         Err(e) => Err(e.into()),
@@ -293,10 +293,10 @@ pub fn plan(
         } else {
             dest_rel.clone()
         };
-        if opts.parents {
-            if let Some(p) = base_dst.parent() {
-                push_parents(&mut entries, dst_root, p, opts)?;
-            }
+        if opts.parents
+            && let Some(p) = base_dst.parent()
+        {
+            push_parents(&mut entries, dst_root, p, opts)?;
         }
         if is_dir(&st) {
             if opts.parents {
@@ -395,16 +395,16 @@ fn stamp(mut st: Stat, opts: &CopyOptions) -> Stat {
         }
         None => {}
     }
-    if let Some(m) = opts.chmod {
-        if fsutil::file_type(&st) != FileType::Symlink {
-            st.st_mode = (st.st_mode & !0o7777) | (m & 0o7777);
-        }
+    if let Some(m) = opts.chmod
+        && fsutil::file_type(&st) != FileType::Symlink
+    {
+        st.st_mode = (st.st_mode & !0o7777) | (m & 0o7777);
     }
-    if let Some(t) = opts.mtime_clamp {
-        if st.st_mtime > t {
-            st.st_mtime = t;
-            st.st_mtime_nsec = 0;
-        }
+    if let Some(t) = opts.mtime_clamp
+        && st.st_mtime > t
+    {
+        st.st_mtime = t;
+        st.st_mtime_nsec = 0;
     }
     st
 }
@@ -600,10 +600,10 @@ fn unpack_archive<W: Write>(
             h.set_uid(u64::from(u));
             h.set_gid(u64::from(g));
         }
-        if let Some(c) = opts.mtime_clamp {
-            if h.mtime().unwrap_or(0) as i64 > c {
-                h.set_mtime(c.max(0) as u64);
-            }
+        if let Some(c) = opts.mtime_clamp
+            && h.mtime().unwrap_or(0) as i64 > c
+        {
+            h.set_mtime(c.max(0) as u64);
         }
         if h.entry_type() == tar::EntryType::Link {
             let target = entry

@@ -46,7 +46,7 @@ pub enum Cmd {
     /// List containers
     Ps(ps::PsArgs),
     /// Build an image from a Dockerfile
-    Build(b::BuildArgs),
+    Build(Box<b::BuildArgs>),
     /// Download an image from a registry
     Pull(r::PullArgs),
     /// Upload an image to a registry
@@ -210,7 +210,7 @@ pub enum ContainerCmd {
 #[command(defer = true)]
 pub enum ImageCmd {
     /// Build an image from a Dockerfile
-    Build(b::BuildArgs),
+    Build(Box<b::BuildArgs>),
     /// Show the history of an image
     History(i::HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image

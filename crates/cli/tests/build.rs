@@ -445,3 +445,105 @@ fn a_hostile_context_tar_writes_nothing_outside_the_context() {
     assert!(!d.dir.join("root").join("pwned-up").exists());
     let _ = d.run(&["rmi", "hostile:1"]);
 }
+
+/// SOURCE_DATE_EPOCH: two builds without cache give the same image, bit for bit.
+#[test]
+fn source_date_epoch_makes_builds_reproducible() {
+    let d = daemon!();
+    if d.target != Target::Berth {
+        eprintln!("skipped: the classic builder does not clamp times");
+        return;
+    }
+    let dir = TempDir::new("build-repro");
+    write(
+        dir.path(),
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY f /f\nRUN echo x > /made && mkdir -p /d/e\nWORKDIR /w\nENV A=b\n",
+            ),
+            ("f", "content\n"),
+        ],
+    );
+    let args = [
+        "--no-cache",
+        "--build-arg",
+        "SOURCE_DATE_EPOCH=1700000000",
+        "-t",
+        "repro:1",
+    ];
+    build_ok(&d, dir.path(), &args);
+    let a = inspect(&d, "repro:1");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    build_ok(&d, dir.path(), &args);
+    let b = inspect(&d, "repro:1");
+    assert_eq!(a["Id"], b["Id"]);
+    assert_eq!(a["Created"], "2023-11-14T22:13:20Z");
+    d.ok(&["rmi", "repro:1"]);
+}
+
+/// A client that goes away cancels the build: the running step's container goes at once.
+#[test]
+fn a_client_gone_cancels_the_build_and_its_container() {
+    let d = daemon!();
+    if d.target != Target::Berth {
+        eprintln!("skipped: dockerd's classic builder keeps running a step whose client left");
+        return;
+    }
+    let dir = TempDir::new("build-cancel");
+    write(
+        dir.path(),
+        &[("Dockerfile", "FROM busybox\nRUN sleep 60\n")],
+    );
+    let mut child = d
+        .cmd(&["build", "--network", "none", dir.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while d.ok(&["ps", "-q"]).trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN container never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !d.ok(&["ps", "-aq"]).trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN container outlived its build"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Build args no ARG declares are reported as Docker does; a platform the host cannot run
+/// is a clear error.
+#[test]
+fn unused_build_args_warn_and_a_foreign_platform_is_refused() {
+    let d = daemon!();
+    let dir = TempDir::new("build-args");
+    write(
+        dir.path(),
+        &[("Dockerfile", "FROM busybox\nARG USED\nRUN echo $USED\n")],
+    );
+    let o = build_ok(
+        &d,
+        dir.path(),
+        &["--build-arg", "USED=1", "--build-arg", "NOBODY=2"],
+    );
+    assert!(
+        o.contains("[Warning] One or more build-args [NOBODY] were not consumed"),
+        "{o}"
+    );
+    if d.target == Target::Berth
+        && !std::path::Path::new("/proc/sys/fs/binfmt_misc/qemu-s390x").exists()
+    {
+        let o = build(&d, dir.path(), &["--platform", "linux/s390x", "--pull"]);
+        assert_eq!(o.code, 1, "{o:?}");
+        assert!(o.stderr.contains("no emulator"), "{o:?}");
+    }
+}

@@ -37,11 +37,24 @@ pub struct BuildRequest {
     pub host_config: HostConfig,
     /// `buildid`: the name `/build/cancel` knows the build by.
     pub build_id: Option<String>,
+    /// `X-Registry-Config`: credentials by registry host, for the images FROM names.
+    pub auths: HashMap<String, berth_registry::AuthConfig>,
 }
 
-/// A build that has started: its JSON lines, ending with the outcome.
+/// A build that has started: its JSON lines, ending with the outcome, and its cancel.
 pub struct BuildStream {
     pub lines: mpsc::Receiver<Bytes>,
+    pub cancel: BuildCancel,
+}
+
+/// Cancels one build (its running step's container is killed at once).
+#[derive(Clone)]
+pub struct BuildCancel(Arc<Cancel>);
+
+impl BuildCancel {
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
 }
 
 fn json_line(v: serde_json::Value) -> Bytes {
@@ -113,6 +126,7 @@ struct EngineExecutor {
     handle: Handle,
     cancel: Arc<Cancel>,
     host_config: HostConfig,
+    auths: HashMap<String, berth_registry::AuthConfig>,
     /// Where `RUN --mount=type=cache` directories live.
     cache_root: PathBuf,
 }
@@ -278,6 +292,47 @@ fn dir_size(p: &Path) -> u64 {
     n
 }
 
+/// A platform the host cannot run is refused unless binfmt_misc has an emulator for it.
+fn check_platform(platform: Option<&str>) -> std::result::Result<(), ExecError> {
+    let Some(p) = platform.filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let (_, host_arch, _) = berth_build::host_platform();
+    let mut parts = p.split('/');
+    let (os, arch) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if os != "linux" && !os.is_empty() {
+        return Err(Box::new(Error::Invalid(format!(
+            "platform {p:?}: berth runs linux containers only"
+        ))));
+    }
+    if arch.is_empty() || arch == host_arch {
+        return Ok(());
+    }
+    let qemu = match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        "arm" => "arm",
+        "386" => "i386",
+        "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        other => other,
+    };
+    let registered = std::fs::read_dir("/proc/sys/fs/binfmt_misc")
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(qemu))
+        })
+        .unwrap_or(false);
+    if registered {
+        Ok(())
+    } else {
+        Err(Box::new(Error::Invalid(format!(
+            "platform {p:?} differs from this host's (linux/{host_arch}) and no emulator for it is registered in /proc/sys/fs/binfmt_misc (install qemu-user-static and binfmt-support)"
+        ))))
+    }
+}
+
 /// A cache mount's directory name: its id made safe as one path component.
 fn cache_dir_name(id: &str) -> String {
     use sha2::Digest as _;
@@ -292,17 +347,19 @@ impl Executor for EngineExecutor {
         pull: bool,
         out: &dyn Output,
     ) -> std::result::Result<Image, ExecError> {
-        if !pull {
-            if let Ok(id) = self.engine.images.resolve(name) {
-                return self.image_of(&id);
-            }
+        if !pull && let Ok(id) = self.engine.images.resolve(name) {
+            return self.image_of(&id);
         }
+        check_platform(platform)?;
+        let auth = berth_image::Reference::parse(name)
+            .ok()
+            .and_then(|r| self.auths.get(r.domain()).cloned());
         let engine = self.engine.clone();
         let name_s = name.to_string();
         let platform = platform.map(str::to_string);
         let mut t = self
             .handle
-            .block_on(async move { engine.image_pull(&name_s, platform.as_deref(), None).await })
+            .block_on(async move { engine.image_pull(&name_s, platform.as_deref(), auth).await })
             .map_err(boxed)?;
         let mut failed = None;
         while let Some(line) = t.lines.blocking_recv() {
@@ -311,10 +368,11 @@ impl Executor for EngineExecutor {
                     failed = Some(e.to_string());
                     continue;
                 }
-                if let Some(s) = v.get("status").and_then(|s| s.as_str()) {
-                    if v.get("progressDetail").is_none() && v.get("id").is_none() {
-                        out.line(&format!("{s}\n"));
-                    }
+                if let Some(s) = v.get("status").and_then(|s| s.as_str())
+                    && v.get("progressDetail").is_none()
+                    && v.get("id").is_none()
+                {
+                    out.line(&format!("{s}\n"));
                 }
             }
         }
@@ -351,7 +409,7 @@ impl Executor for EngineExecutor {
         let res = self.engine.images.register_step(
             Some(&parent),
             req.config,
-            BuiltLayer::Container(&cid),
+            BuiltLayer::Container(&cid, req.mtime_clamp),
         );
         remove(out);
         let id = res.map_err(image_err)?;
@@ -423,10 +481,10 @@ impl Executor for EngineExecutor {
     }
 
     fn cache_put(&self, key: &str, image: &Image) {
-        if let Ok(d) = Digest::parse(&image.id) {
-            if let Err(e) = self.engine.images.cache_put(key, &d) {
-                tracing::warn!(error = %berth_runtime::chain(&e), "build cache entry not recorded");
-            }
+        if let Ok(d) = Digest::parse(&image.id)
+            && let Err(e) = self.engine.images.cache_put(key, &d)
+        {
+            tracing::warn!(error = %berth_runtime::chain(&e), "build cache entry not recorded");
         }
     }
 
@@ -471,11 +529,12 @@ impl Engine {
         let engine = self.clone();
         let handle = Handle::current();
         let cancel = Arc::new(Cancel::default());
+        let cancel_handle = cancel.clone();
         let build_id = req.build_id.clone();
-        if let Some(b) = &build_id {
-            if let Ok(mut m) = self.builds.lock() {
-                m.insert(b.clone(), cancel.clone());
-            }
+        if let Some(b) = &build_id
+            && let Ok(mut m) = self.builds.lock()
+        {
+            m.insert(b.clone(), cancel.clone());
         }
         // Forward the unbounded stream to the bounded response; a closed response cancels.
         let fwd_cancel = cancel.clone();
@@ -506,13 +565,16 @@ impl Engine {
                 }
             }
             drop(guard);
-            if let Some(b) = build_id {
-                if let Ok(mut m) = engine.builds.lock() {
-                    m.remove(&b);
-                }
+            if let Some(b) = build_id
+                && let Ok(mut m) = engine.builds.lock()
+            {
+                m.remove(&b);
             }
         });
-        Ok(BuildStream { lines: out_rx })
+        Ok(BuildStream {
+            lines: out_rx,
+            cancel: BuildCancel(cancel_handle),
+        })
     }
 
     /// Removes the RUN containers of builds a crash interrupted (labelled `io.berth.build`).
@@ -526,10 +588,10 @@ impl Engine {
             return;
         };
         for c in list {
-            if let Some(id) = c.id {
-                if let Err(e) = self.container_remove(&id, true, true).await {
-                    tracing::warn!(container = %id, error = %e, "build container not removed");
-                }
+            if let Some(id) = c.id
+                && let Err(e) = self.container_remove(&id, true, true).await
+            {
+                tracing::warn!(container = %id, error = %e, "build container not removed");
             }
         }
     }
@@ -613,6 +675,7 @@ fn run_build(
         handle,
         cancel,
         host_config: req.host_config.clone(),
+        auths: req.auths.clone(),
         cache_root: engine.builds_dir().join("cache"),
     };
     let mut opts = req.options.clone();

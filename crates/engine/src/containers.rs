@@ -1436,6 +1436,13 @@ impl Engine {
         if hc.network_mode.is_none() {
             hc.network_mode = Some("bridge".into());
         }
+        // Docker always sends the log driver (docker-py's `containers.run` reads it).
+        if hc.log_config.is_none() {
+            hc.log_config = Some(bollard_stubs::models::HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::new()),
+            });
+        }
         ContainerInspectResponse {
             id: Some(c.id.clone()),
             created: Some(c.created.clone()),

@@ -43,7 +43,7 @@ pub use berth_build::builder::Options as BuildOptions;
 pub use berth_network::NetworkConfig;
 pub use berth_registry::{AuthConfig, ClientConfig as RegistryConfig};
 pub use bollard_stubs::models;
-pub use build::{BuildRequest, BuildStream};
+pub use build::{BuildCancel, BuildRequest, BuildStream};
 pub use containers::{ListOptions, WaitCondition};
 pub use error::{Error, Result};
 pub use events::EventFilter;

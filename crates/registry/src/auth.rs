@@ -86,6 +86,27 @@ impl AuthConfig {
         Ok(if a.is_empty() { None } else { Some(a) })
     }
 
+    /// Parses `X-Registry-Config` (what `POST /build` gets): base64 of a JSON map from
+    /// registry (`https://index.docker.io/v1/`, `localhost:5000`) to credentials, keyed here
+    /// by host as [`registry_key`] makes it.
+    pub fn map_from_header(value: &str) -> Result<std::collections::HashMap<String, AuthConfig>> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(Default::default());
+        }
+        let raw = decode_base64(value)
+            .ok_or_else(|| RegistryError::AuthHeader("not base64".to_string()))?;
+        let m: std::collections::HashMap<String, AuthConfig> = serde_json::from_slice(&raw)
+            .map_err(|e| RegistryError::AuthHeader(format!("not a map of AuthConfig JSON: {e}")))?;
+        Ok(m.into_iter()
+            .map(|(k, mut a)| {
+                a.normalize();
+                (registry_key(&k), a)
+            })
+            .filter(|(_, a)| !a.is_empty())
+            .collect())
+    }
+
     /// The `X-Registry-Auth` header value for these credentials (base64url of the JSON).
     pub fn to_header(&self) -> String {
         // Serialising a struct of strings cannot fail.
@@ -129,6 +150,21 @@ impl AuthConfig {
 }
 
 /// base64 in any of the four usual spellings.
+/// A registry named in a credentials map as the host it is: scheme and path dropped, Docker
+/// Hub's names (`https://index.docker.io/v1/`, `index.docker.io`, `registry-1.docker.io`) as
+/// `docker.io`.
+pub fn registry_key(name: &str) -> String {
+    let s = name.trim();
+    let s = s.split_once("://").map(|p| p.1).unwrap_or(s);
+    let host = s.split('/').next().unwrap_or(s);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".into()
+        }
+        h => h.to_string(),
+    }
+}
+
 pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     for engine in [&URL_SAFE, &URL_SAFE_NO_PAD, &STANDARD, &STANDARD_NO_PAD] {
         if let Ok(v) = engine.decode(s) {

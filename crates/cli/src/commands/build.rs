@@ -196,7 +196,7 @@ fn read_ignore(dir: &Path, dockerfile: Option<&Path>) -> anyhow::Result<Matcher>
                 .map_err(|e| StatusError::new(1, format!("{}: {e}", c.display())).into());
         }
     }
-    Ok(Matcher::parse("").map_err(|e| anyhow::anyhow!("{e}"))?)
+    Matcher::parse("").map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn context(a: &BuildArgs) -> anyhow::Result<Context> {
@@ -451,10 +451,8 @@ fn show(resp: crate::client::Response, quiet: bool) -> anyhow::Result<Option<Str
     if failed {
         return Ok(None);
     }
-    if quiet {
-        if let Some(i) = &id {
-            writeln!(out, "{i}")?;
-        }
+    if quiet && let Some(i) = &id {
+        writeln!(out, "{i}")?;
     }
     Ok(id)
 }

@@ -165,7 +165,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let ctx = &ctx;
     match cmd {
         Cmd::Run(a) => run::run(ctx, a),
-        Cmd::Build(a) => build::build(ctx, a),
+        Cmd::Build(a) => build::build(ctx, *a),
         Cmd::Builder(BuilderCmd::Prune(a)) => system::prune_builder(ctx, a).map(|_| 0),
         Cmd::Create(a) => run::create(ctx, a).map(|_| 0),
         Cmd::Start(a) => run::start(ctx, a),
@@ -233,7 +233,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ContainerCmd::Wait(a) => container::wait(ctx, a).map(|_| 0),
         },
         Cmd::Image(c) => match c {
-            ImageCmd::Build(a) => build::build(ctx, a),
+            ImageCmd::Build(a) => build::build(ctx, *a),
             ImageCmd::History(a) => image::history(ctx, a).map(|_| 0),
             ImageCmd::Import(a) => image::import(ctx, a).map(|_| 0),
             ImageCmd::Inspect(a) => inspect::typed(ctx, a, "image").map(|_| 0),

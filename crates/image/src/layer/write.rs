@@ -217,6 +217,40 @@ pub fn write_tree<W: Write>(root: &Path, w: W) -> io::Result<W> {
     t.finish()
 }
 
+/// Copies the layer tar `r` to `w` with every mtime above `max` set to `max` (reproducible
+/// builds: SOURCE_DATE_EPOCH). Names, links, modes, owners, xattrs and contents are kept.
+pub fn clamp_mtimes<R: Read, W: Write>(r: R, w: W, max: i64) -> io::Result<W> {
+    let mut a = tar::Archive::new(r);
+    let mut b = tar::Builder::new(w);
+    for entry in a.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let link = entry.link_name()?.map(|l| l.into_owned());
+        let pax: Vec<(String, Vec<u8>)> = match entry.pax_extensions()? {
+            Some(exts) => exts
+                .filter_map(Result::ok)
+                .filter_map(|e| Some((e.key().ok()?.to_string(), e.value_bytes().to_vec())))
+                .filter(|(k, _)| k.starts_with("SCHILY.xattr."))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut h = entry.header().clone();
+        if h.mtime().unwrap_or(0) as i64 > max {
+            h.set_mtime(max.max(0) as u64);
+        }
+        if !pax.is_empty() {
+            b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+        }
+        match (h.entry_type(), link) {
+            (tar::EntryType::Symlink | tar::EntryType::Link, Some(l)) => {
+                b.append_link(&mut h, &path, l)?
+            }
+            _ => b.append_data(&mut h, &path, &mut entry)?,
+        }
+    }
+    b.into_inner()
+}
+
 /// Where the changes of a snapshot are read from.
 pub enum DiffSource<'a> {
     /// An overlay upper directory (whiteouts and opaque dirs in overlay form).

@@ -28,8 +28,8 @@ pub struct CacheEntry {
 pub enum BuiltLayer<'a> {
     /// No new layer (a metadata step).
     None,
-    /// The changes of a container (a RUN step).
-    Container(&'a str),
+    /// The changes of a container (a RUN step), mtimes clamped to the second value if any.
+    Container(&'a str, Option<i64>),
     /// A tar written by the closure (COPY, ADD).
     Tar(&'a mut dyn FnMut(&mut dyn Write) -> Result<()>),
 }
@@ -56,7 +56,27 @@ impl ImageStore {
         };
         let new = match layer {
             BuiltLayer::None => None,
-            BuiltLayer::Container(id) => Some(self.container_layer(id, layers.last())?),
+            BuiltLayer::Container(id, None) => Some(self.container_layer(id, layers.last())?),
+            BuiltLayer::Container(id, Some(max)) => {
+                Some(self.layer_from_tar(layers.last(), |w| {
+                    // The diff as it is, in a scratch file, then copied with its mtimes clamped.
+                    let dir = self.tmp_dir("clamp")?;
+                    let path = dir.join("diff.tar");
+                    let res = (|| {
+                        let io = |e| ImageError::Write("layer with clamped mtimes", e);
+                        let mut raw = std::fs::File::create(&path).map_err(io)?;
+                        self.snapshots
+                            .write_diff(&container_key(id), &mut raw)
+                            .map_err(ImageError::from)?;
+                        let f = std::fs::File::open(&path).map_err(io)?;
+                        crate::layer::clamp_mtimes(std::io::BufReader::new(f), w, max)
+                            .map(|_| ())
+                            .map_err(io)
+                    })();
+                    let _ = std::fs::remove_dir_all(&dir);
+                    res
+                })?)
+            }
             BuiltLayer::Tar(write) => Some(self.layer_from_tar(layers.last(), write)?),
         };
         if let Some(l) = new {
@@ -150,21 +170,6 @@ impl ImageStore {
             });
         }
         Ok(out)
-    }
-
-    /// Number of cache entries and the bytes of the layers only build intermediates use.
-    pub fn cache_usage(&self) -> Result<(u64, u64)> {
-        let ids = self.cache_images()?;
-        let n = ids.len() as u64;
-        let mut size = 0;
-        for id in ids {
-            if self.names_of(&id)?.is_empty() {
-                if let Ok(img) = self.inspect_id(&id) {
-                    size += img.size;
-                }
-            }
-        }
-        Ok((n, size))
     }
 
     fn cache_images(&self) -> Result<Vec<Digest>> {
