@@ -67,6 +67,7 @@ pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
         .get("networkmode")
         .filter(|n| !n.is_empty() && *n != "default")
         .map(str::to_string);
+    let ssh = ssh_sockets(q)?;
     let options = BuildOptions {
         dockerfile_name: String::new(),
         target: q
@@ -83,6 +84,8 @@ pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
             .filter(|p| !p.is_empty())
             .map(str::to_string),
         source_date_epoch,
+        secrets: Default::default(),
+        ssh,
     };
     let host_config = HostConfig {
         memory: int(q, "memory")?,
@@ -109,7 +112,27 @@ pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
             .filter(|b| !b.is_empty())
             .map(str::to_string),
         auths: Default::default(),
+        secrets_dir: q
+            .get("berth-secrets")
+            .filter(|d| !d.is_empty() && !d.contains('/') && d.starts_with(".berth-secrets-"))
+            .map(str::to_string),
     })
+}
+
+/// `berth-ssh=ID=SOCKET`: agent sockets berth's CLI forwards (the daemon is on the same
+/// machine: a unix socket is the only way to it).
+fn ssh_sockets(q: &Query) -> Result<BTreeMap<String, std::path::PathBuf>, Resp> {
+    let mut m = BTreeMap::new();
+    for v in q.all("berth-ssh") {
+        let (id, path) = v.split_once('=').unwrap_or(("default", v.as_str()));
+        if !path.starts_with('/') {
+            return Err(bad_request(format!(
+                "invalid berth-ssh {v:?}: ID=/path/to/agent.sock expected"
+            )));
+        }
+        m.insert(id.to_string(), std::path::PathBuf::from(path));
+    }
+    Ok(m)
 }
 
 /// `extrahosts`: repeated, or one comma-separated value.

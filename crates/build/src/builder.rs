@@ -79,6 +79,10 @@ pub struct Options {
     pub platform: Option<String>,
     /// SOURCE_DATE_EPOCH: created times and file mtimes clamped to it.
     pub source_date_epoch: Option<i64>,
+    /// `--secret`: files by id, mounted only where `RUN --mount=type=secret` asks.
+    pub secrets: BTreeMap<String, PathBuf>,
+    /// `--ssh`: agent sockets by id (`default`), for `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// An image as the builder sees it: its id and its config.
@@ -129,6 +133,36 @@ pub enum RunMount {
     },
 }
 
+/// What a RUN step came to: its image, or the non-zero exit code of its command.
+type RunOutcome = std::result::Result<Image, i64>;
+
+/// The mounts of a RUN step, and what they need besides.
+#[derive(Default)]
+struct Mounts {
+    mounts: Vec<RunMount>,
+    /// Binds from other stages' or images' trees: (image, source in it, target, read-only).
+    from_images: Vec<(Image, PathBuf, String, bool)>,
+}
+
+impl Mounts {
+    /// Every mount's target, for the layer to leave out the stubs made for them.
+    fn targets(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .mounts
+            .iter()
+            .map(|m| match m {
+                RunMount::Bind { target, .. }
+                | RunMount::Cache { target, .. }
+                | RunMount::Tmpfs { target, .. } => target.clone(),
+            })
+            .chain(self.from_images.iter().map(|f| f.2.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
 /// A RUN step for the executor.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
@@ -143,6 +177,8 @@ pub struct RunRequest {
     pub config: ImageConfig,
     /// SOURCE_DATE_EPOCH: the mtimes of the step's layer are clamped to it.
     pub mtime_clamp: Option<i64>,
+    /// Mount points of secrets and ssh sockets: never part of the step's layer.
+    pub hidden: Vec<String>,
 }
 
 /// What the builder needs done: the engine implements it with its runtime and image store.
@@ -888,7 +924,14 @@ impl<E: Executor> Build<'_, E> {
     fn run(&mut self, st: &mut Stage, mut cfg: ImageConfig, run: &Run) -> Result<Image> {
         let cc = cfg.config.clone().unwrap_or_default();
         let shell = cc.shell.clone().unwrap_or_else(default_shell);
-        let mut mounts = self.run_mounts(st, run)?;
+        let mut secret_env = Vec::new();
+        let all = self.run_mounts(run, &mut secret_env)?;
+        let hidden = all.targets();
+        let Mounts {
+            mut mounts,
+            from_images,
+            ..
+        } = all;
         let mut script_dir = None;
         let argv = match (&run.command, run.heredocs.as_slice()) {
             (Command::Exec(v), _) => v.clone(),
@@ -945,6 +988,7 @@ impl<E: Executor> Build<'_, E> {
         self.history(&mut cfg, created_by, false);
         let mut env = st.env();
         env.extend(args.iter().map(|(k, v)| format!("{k}={v}")));
+        env.extend(secret_env);
         let network = run.network.clone().or_else(|| self.opts.network.clone());
         let req = RunRequest {
             argv: argv.clone(),
@@ -952,9 +996,10 @@ impl<E: Executor> Build<'_, E> {
             user: cc.user.clone().filter(|u| !u.is_empty()),
             workdir: cc.working_dir.clone().filter(|w| !w.is_empty()),
             network,
-            mounts,
+            mounts: Vec::new(),
             config: cfg,
             mtime_clamp: self.opts.source_date_epoch,
+            hidden,
         };
         let base = match &st.image {
             Some(i) => i.clone(),
@@ -963,10 +1008,11 @@ impl<E: Executor> Build<'_, E> {
                 .commit(None, st.config.clone())
                 .map_err(Self::exec_err)?,
         };
-        let res = self
-            .exec
-            .run(&base, req, self.out)
-            .map_err(Self::exec_err)?;
+        let res = self.with_image_mounts(&from_images, &mut mounts, &mut |all| {
+            let mut req = req.clone();
+            req.mounts = all.to_vec();
+            self.exec.run(&base, req, self.out).map_err(Self::exec_err)
+        })?;
         drop(script_dir);
         match res {
             Ok(img) => Ok(img),
@@ -977,55 +1023,148 @@ impl<E: Executor> Build<'_, E> {
         }
     }
 
-    /// RUN --mount: the context, caches, tmpfs. A bind from another stage or an image is
-    /// not supported yet (an error that says so).
-    fn run_mounts(&self, _st: &Stage, run: &Run) -> Result<Vec<RunMount>> {
+    /// RUN --mount: the context, another stage's or an image's tree (`from`), caches, tmpfs,
+    /// secrets and ssh agent sockets. Secret values given as `env=` go into `env`.
+    fn run_mounts(&self, run: &Run, env: &mut Vec<String>) -> Result<Mounts> {
         use crate::parser::MountKind;
-        let mut out = Vec::new();
+        let mut out = Mounts::default();
+        let mut ssh_n = 0;
         for m in &run.mounts {
             let target = m.target.clone().unwrap_or_default();
             match m.kind {
-                MountKind::Cache => out.push(RunMount::Cache {
+                MountKind::Cache => out.mounts.push(RunMount::Cache {
                     id: m.id.clone().unwrap_or_else(|| target.clone()),
                     target,
                 }),
-                MountKind::Tmpfs => out.push(RunMount::Tmpfs {
+                MountKind::Tmpfs => out.mounts.push(RunMount::Tmpfs {
                     target,
                     size: m.size,
                 }),
-                MountKind::Bind if m.from.is_none() => {
-                    let src = copy::resolve(
-                        self.context,
-                        &copy::clean(m.source.as_deref().unwrap_or("")),
-                        true,
-                    )
-                    .map_err(|source| BuildError::Copy {
-                        instruction: "RUN --mount",
-                        source,
-                    })?;
-                    out.push(RunMount::Bind {
-                        source: self.context.join(src),
+                MountKind::Bind => {
+                    let source = copy::clean(m.source.as_deref().unwrap_or(""));
+                    match &m.from {
+                        None => {
+                            let src =
+                                copy::resolve(self.context, &source, true).map_err(|source| {
+                                    BuildError::Copy {
+                                        instruction: "RUN --mount",
+                                        source,
+                                    }
+                                })?;
+                            out.mounts.push(RunMount::Bind {
+                                source: self.context.join(src),
+                                target,
+                                readonly: m.readonly,
+                            });
+                        }
+                        Some(from) => {
+                            let args = CopyArgs {
+                                from: Some(from.clone()),
+                                ..Default::default()
+                            };
+                            let img = self.source_image(&args)?.ok_or(BuildError::Cancelled)?;
+                            out.from_images.push((img, source, target, m.readonly));
+                        }
+                    }
+                }
+                MountKind::Secret => {
+                    let id =
+                        m.id.clone()
+                            .or_else(|| {
+                                m.target
+                                    .as_ref()
+                                    .and_then(|t| Path::new(t).file_name())
+                                    .map(|n| n.to_string_lossy().to_string())
+                            })
+                            .unwrap_or_default();
+                    let Some(file) = self.opts.secrets.get(&id) else {
+                        if m.required {
+                            return Err(self.invalid(format!(
+                                "secret {id} not found: pass it with --secret id={id},src=FILE"
+                            )));
+                        }
+                        continue;
+                    };
+                    if let Some(var) = &m.env {
+                        let value = std::fs::read_to_string(file)
+                            .map_err(|e| BuildError::Exec(Box::new(e)))?;
+                        env.push(format!("{var}={value}"));
+                        if m.target.is_none() {
+                            continue;
+                        }
+                    }
+                    let target = m
+                        .target
+                        .clone()
+                        .unwrap_or_else(|| format!("/run/secrets/{id}"));
+                    out.mounts.push(RunMount::Bind {
+                        source: file.clone(),
                         target,
-                        readonly: m.readonly,
+                        readonly: true,
                     });
                 }
-                _ => {
-                    return Err(BuildError::Invalid {
-                        file: self.file(),
-                        line: 0,
-                        what: format!(
-                            "RUN --mount type={:?}{}: not supported by berth yet",
-                            m.kind,
-                            m.from
-                                .as_ref()
-                                .map(|f| format!(" from={f}"))
-                                .unwrap_or_default()
-                        ),
+                MountKind::Ssh => {
+                    let id = m.id.clone().unwrap_or_else(|| "default".into());
+                    let Some(sock) = self.opts.ssh.get(&id) else {
+                        if m.required {
+                            return Err(self
+                                .invalid(format!("no ssh agent {id}: pass one with --ssh {id}")));
+                        }
+                        continue;
+                    };
+                    let target = m
+                        .target
+                        .clone()
+                        .unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{ssh_n}"));
+                    ssh_n += 1;
+                    if ssh_n == 1 {
+                        env.push(format!("SSH_AUTH_SOCK={target}"));
+                    }
+                    out.mounts.push(RunMount::Bind {
+                        source: sock.clone(),
+                        target,
+                        readonly: false,
                     });
                 }
             }
         }
         Ok(out)
+    }
+
+    fn invalid(&self, what: String) -> BuildError {
+        BuildError::Invalid {
+            file: self.file(),
+            line: 0,
+            what,
+        }
+    }
+
+    /// Runs `f` with the trees of `images` mounted, binding `source` of each at `target`.
+    fn with_image_mounts(
+        &self,
+        images: &[(Image, PathBuf, String, bool)],
+        mounts: &mut Vec<RunMount>,
+        f: &mut dyn FnMut(&[RunMount]) -> Result<RunOutcome>,
+    ) -> Result<RunOutcome> {
+        let Some(((img, source, target, readonly), rest)) = images.split_first() else {
+            return f(mounts);
+        };
+        let mut res = None;
+        self.exec
+            .with_tree(Some(img), &mut |root| {
+                let src =
+                    copy::resolve(root, source, true).map_err(|e| Box::new(e) as ExecError)?;
+                mounts.push(RunMount::Bind {
+                    source: root.join(src),
+                    target: target.clone(),
+                    readonly: *readonly,
+                });
+                res = Some(self.with_image_mounts(rest, mounts, f));
+                mounts.pop();
+                Ok(())
+            })
+            .map_err(Self::exec_err)?;
+        res.unwrap_or(Err(BuildError::Cancelled))
     }
 
     /// WORKDIR: sets the directory, making it (in a layer of its own) if the image lacks it.

@@ -59,7 +59,16 @@ pub struct Unpacked {
 
 /// Unpacks the context tar `r` into `dir` (an empty directory). Entries `.dockerignore`
 /// excludes are skipped, except the Dockerfile and `.dockerignore` themselves (`keep`).
-pub fn unpack(r: impl Read + Send, dir: &Path, keep: &[&str]) -> Result<Unpacked> {
+///
+/// With `secrets` (a directory name and a directory outside the context), the files below
+/// that name in the tar are build secrets: written to the other directory by their file name
+/// (the secret's id), never into the context.
+pub fn unpack(
+    r: impl Read + Send,
+    dir: &Path,
+    keep: &[&str],
+    secrets: Option<(&str, &Path)>,
+) -> Result<Unpacked> {
     let root = fsutil::open_dir(dir).map_err(|source| ContextError::Entry {
         path: dir.to_path_buf(),
         source,
@@ -78,6 +87,12 @@ pub fn unpack(r: impl Read + Send, dir: &Path, keep: &[&str]) -> Result<Unpacked
             continue;
         }
         let name = rel.to_string_lossy().to_string();
+        if let Some((prefix, sdir)) = secrets
+            && let Ok(id) = rel.strip_prefix(prefix)
+        {
+            write_secret(sdir, id, &mut entry)?;
+            continue;
+        }
         if let Some(m) = &matcher
             && m.excluded(&name)
             && !keep.contains(&name.as_str())
@@ -102,6 +117,24 @@ pub fn unpack(r: impl Read + Send, dir: &Path, keep: &[&str]) -> Result<Unpacked
         }
     }
     Ok(out)
+}
+
+/// A secret from the tar: a regular file named by its id, mode 0400.
+fn write_secret<R: Read>(dir: &Path, id: &Path, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+    let name = id.file_name().filter(|_| id.components().count() == 1);
+    let (Some(name), true) = (name, entry.header().entry_type().is_file()) else {
+        return Ok(());
+    };
+    let root = fsutil::open_dir(dir).map_err(entry_err(dir))?;
+    let fd = rustix::fs::openat(
+        &root,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o400),
+    )
+    .map_err(|e| entry_err(id)(e.into()))?;
+    io::copy(entry, &mut std::fs::File::from(fd)).map_err(entry_err(id))?;
+    Ok(())
 }
 
 fn entry_err(rel: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {

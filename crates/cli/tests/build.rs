@@ -547,3 +547,71 @@ fn unused_build_args_warn_and_a_foreign_platform_is_refused() {
         assert!(o.stderr.contains("no emulator"), "{o:?}");
     }
 }
+
+/// `--secret` reaches only the RUN that mounts it and no layer; `--ssh` forwards an agent
+/// socket; a bind mount can come from another stage.
+#[test]
+fn secrets_ssh_and_stage_mounts_reach_run_and_no_layer() {
+    let d = daemon!();
+    if d.target != Target::Berth {
+        eprintln!("skipped: RUN --mount needs BuildKit with dockerd");
+        return;
+    }
+    let dir = TempDir::new("build-secret");
+    write(
+        dir.path(),
+        &[
+            (
+                "Dockerfile",
+                concat!(
+                    "FROM busybox AS first\n",
+                    "RUN echo staged > /staged\n",
+                    "FROM busybox\n",
+                    "RUN --mount=type=secret,id=tok test \"$(md5sum < /run/secrets/tok)\" = \"$(printf 's3%s' cret | md5sum)\" && echo ok > /secret-ok\n",
+                    "RUN --mount=type=secret,id=tok,env=TOK test \"$(printf %s \"$TOK\" | md5sum)\" = \"$(printf 's3%s' cret | md5sum)\" && echo ok > /env-ok\n",
+                    "RUN --mount=type=secret,id=absent true\n",
+                    "RUN --mount=type=bind,from=first,source=/staged,target=/mnt/staged cat /mnt/staged > /copied\n",
+                    "RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo ok > /ssh-ok\n",
+                ),
+            ),
+            ("tok.txt", "s3cret"),
+        ],
+    );
+    // A unix socket stands in for the agent: the RUN only checks that it is forwarded.
+    let sock = dir.join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let src = format!("id=tok,src={}", dir.join("tok.txt").display());
+    let ssh = format!("default={}", sock.display());
+    build_ok(
+        &d,
+        dir.path(),
+        &["-t", "secret:1", "--secret", &src, "--ssh", &ssh],
+    );
+    let t = tree(&d, "secret:1");
+    for f in ["secret-ok", "env-ok", "ssh-ok"] {
+        assert_eq!(t[f].2, "ok\n", "{f}");
+    }
+    assert_eq!(t["copied"].2, "staged\n");
+    assert!(
+        !t.contains_key("run/secrets/tok"),
+        "a secret's mount point is in the image"
+    );
+    assert!(!t.contains_key("run/secrets"));
+    assert!(
+        !t.keys().any(|k| k.starts_with("run/buildkit")),
+        "the ssh mount point is in the image"
+    );
+    assert!(!t.keys().any(|k| k.starts_with("mnt/staged")));
+    let history = d.ok(&["history", "--no-trunc", "secret:1"]);
+    assert!(!history.contains("s3cret"), "{history}");
+    let required = dir.join("Dockerfile.req");
+    std::fs::write(
+        &required,
+        "FROM busybox\nRUN --mount=type=secret,id=nope,required true\n",
+    )
+    .unwrap();
+    let o = build(&d, dir.path(), &["-f", required.to_str().unwrap()]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("secret nope not found"), "{o:?}");
+    d.ok(&["rmi", "secret:1"]);
+}

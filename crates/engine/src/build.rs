@@ -37,6 +37,9 @@ pub struct BuildRequest {
     pub host_config: HostConfig,
     /// `buildid`: the name `/build/cancel` knows the build by.
     pub build_id: Option<String>,
+    /// The directory of the context tar that holds build secrets (berth's CLI sends them
+    /// so), if any: its files go to the build's own secrets directory, not the context.
+    pub secrets_dir: Option<String>,
     /// `X-Registry-Config`: credentials by registry host, for the images FROM names.
     pub auths: HashMap<String, berth_registry::AuthConfig>,
 }
@@ -409,7 +412,13 @@ impl Executor for EngineExecutor {
         let res = self.engine.images.register_step(
             Some(&parent),
             req.config,
-            BuiltLayer::Container(&cid, req.mtime_clamp),
+            BuiltLayer::Container(
+                &cid,
+                berth_image::StepFilter {
+                    mtime_clamp: req.mtime_clamp,
+                    hidden: &req.hidden,
+                },
+            ),
         );
         remove(out);
         let id = res.map_err(image_err)?;
@@ -668,7 +677,11 @@ fn run_build(
         req.dockerfile.clone()
     };
     let keep = [name.as_str(), ".dockerignore"];
-    berth_build::context::unpack(ChannelReader::new(body), &ctx, &keep).map_err(|e| fail(&e))?;
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets).map_err(|e| fail(&e))?;
+    let divert = req.secrets_dir.as_deref().map(|p| (p, secrets.as_path()));
+    berth_build::context::unpack(ChannelReader::new(body), &ctx, &keep, divert)
+        .map_err(|e| fail(&e))?;
     let text = read_dockerfile(&ctx, &name).map_err(|m| (1, m))?;
     let exec = EngineExecutor {
         engine: engine.clone(),
@@ -680,6 +693,12 @@ fn run_build(
     };
     let mut opts = req.options.clone();
     opts.dockerfile_name = name;
+    if let Ok(rd) = std::fs::read_dir(&secrets) {
+        for e in rd.flatten() {
+            opts.secrets
+                .insert(e.file_name().to_string_lossy().into_owned(), e.path());
+        }
+    }
     match builder::build(&exec, &opts, &text, &ctx, output) {
         Ok(img) => Ok(img),
         Err(builder::BuildError::RunFailed { command, code }) => Err((

@@ -33,7 +33,7 @@ use crate::spec::{self, Compression, Descriptor, History, ImageConfig, SpecError
 use crate::util;
 
 mod build;
-pub use build::{BuiltLayer, CacheEntry};
+pub use build::{BuiltLayer, CacheEntry, StepFilter};
 
 /// Errors of the image store.
 #[derive(Debug, thiserror::Error)]

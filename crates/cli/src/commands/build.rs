@@ -87,10 +87,11 @@ pub struct BuildArgs {
     /// Output destination (type=local,dest=DIR | type=tar,dest=FILE | type=docker)
     #[arg(short = 'o', long, value_name = "TYPE=…,DEST=…")]
     pub output: Option<String>,
-    /// Secret to expose to the build (id=NAME,src=FILE|env=VAR): not supported yet
+    /// Secret to expose to the build (id=NAME[,src=FILE|,env=VAR]): mounted only where
+    /// RUN --mount=type=secret asks, never in a layer
     #[arg(long, value_name = "id=…")]
     pub secret: Vec<String>,
-    /// SSH agent socket or keys to expose to the build: not supported yet
+    /// SSH agent socket to expose to the build (default|ID[=SOCKET]; default: $SSH_AUTH_SOCK)
     #[arg(long, value_name = "default|ID[=SOCKET]")]
     pub ssh: Vec<String>,
     /// Build context: a directory, or "-" for a tar (or a Dockerfile) on stdin
@@ -179,6 +180,78 @@ struct Context {
     dockerfile: String,
     extra: Option<(String, Vec<u8>)>,
     ignore: Matcher,
+    /// Build secrets, sent in the tar below a directory of their own.
+    secrets: Option<(String, Vec<Secret>)>,
+}
+
+/// A build secret: its id and value.
+type Secret = (String, Vec<u8>);
+
+/// `--secret id=x[,src=FILE|,source=FILE|,env=VAR]` (type=file and type=env too): the value.
+fn read_secret(spec: &str) -> anyhow::Result<Secret> {
+    let bad = || {
+        StatusError::new(
+            1,
+            format!("invalid secret {spec:?}: id=NAME,src=FILE or id=NAME,env=VAR expected"),
+        )
+    };
+    let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+    for part in spec.split(',') {
+        match part.split_once('=').ok_or_else(bad)? {
+            ("id", v) => id = Some(v.to_string()),
+            ("src" | "source", v) => src = Some(v.to_string()),
+            ("env", v) => env = Some(v.to_string()),
+            ("type", v) => kind = Some(v.to_string()),
+            _ => return Err(bad().into()),
+        }
+    }
+    let id = id.ok_or_else(bad)?;
+    if id.is_empty() || id.contains('/') {
+        return Err(bad().into());
+    }
+    let value =
+        match (kind.as_deref(), src, env) {
+            (Some("env"), Some(v), None) | (_, None, Some(v)) => std::env::var(&v)
+                .map_err(|_| {
+                    StatusError::new(
+                        1,
+                        format!("secret {id}: environment variable {v} is not set"),
+                    )
+                })?
+                .into_bytes(),
+            (_, Some(f), None) => std::fs::read(&f)
+                .map_err(|e| StatusError::new(1, format!("secret {id}: {f}: {e}")))?,
+            // Neither: an environment variable or a file named as the id.
+            (_, None, None) => match std::env::var(&id) {
+                Ok(v) => v.into_bytes(),
+                Err(_) => std::fs::read(&id)
+                    .map_err(|e| StatusError::new(1, format!("secret {id}: {e}")))?,
+            },
+            _ => return Err(bad().into()),
+        };
+    Ok((id, value))
+}
+
+/// `--ssh default` or `--ssh ID=SOCKET`: the agent socket, absolute.
+fn ssh_socket(spec: &str) -> anyhow::Result<String> {
+    let (id, path) = match spec.split_once('=') {
+        Some((id, p)) => (id.to_string(), p.to_string()),
+        None => (
+            spec.to_string(),
+            std::env::var("SSH_AUTH_SOCK").map_err(|_| {
+                StatusError::new(
+                    1,
+                    format!(
+                        "--ssh {spec}: SSH_AUTH_SOCK is not set: start an agent or give ID=SOCKET"
+                    ),
+                )
+            })?,
+        ),
+    };
+    let abs = std::path::Path::new(&path)
+        .canonicalize()
+        .map_err(|e| StatusError::new(1, format!("--ssh {spec}: {path}: {e}")))?;
+    Ok(format!("{id}={}", abs.display()))
 }
 
 fn read_ignore(dir: &Path, dockerfile: Option<&Path>) -> anyhow::Result<Matcher> {
@@ -200,12 +273,32 @@ fn read_ignore(dir: &Path, dockerfile: Option<&Path>) -> anyhow::Result<Matcher>
 }
 
 fn context(a: &BuildArgs) -> anyhow::Result<Context> {
+    let secrets = if a.secret.is_empty() {
+        None
+    } else {
+        let list = a
+            .secret
+            .iter()
+            .map(|s| read_secret(s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Some((
+            format!(
+                ".berth-secrets-{}",
+                random_name().trim_start_matches(".dockerfile.")
+            ),
+            list,
+        ))
+    };
     if a.context == "-" {
+        if secrets.is_some() {
+            return Err(StatusError::new(1, "--secret needs a context directory (not -)").into());
+        }
         return Ok(Context {
             dir: None,
             dockerfile: a.file.clone().unwrap_or_else(|| "Dockerfile".into()),
             extra: None,
             ignore: Matcher::parse("").map_err(|e| anyhow::anyhow!("{e}"))?,
+            secrets: None,
         });
     }
     let dir = PathBuf::from(&a.context);
@@ -252,6 +345,7 @@ fn context(a: &BuildArgs) -> anyhow::Result<Context> {
         extra: extra.map(|t| (dockerfile, t)),
         dir: Some(dir),
         ignore,
+        secrets,
     })
 }
 
@@ -280,6 +374,15 @@ fn write_context(ctx: &Context, w: impl Write) -> io::Result<()> {
         h.set_mtime(0);
         b.append_data(&mut h, name, text.as_slice())?;
     }
+    if let Some((dir, list)) = &ctx.secrets {
+        for (id, value) in list {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(value.len() as u64);
+            h.set_mode(0o400);
+            h.set_mtime(0);
+            b.append_data(&mut h, format!("{dir}/{id}"), value.as_slice())?;
+        }
+    }
     b.into_inner()?.flush()
 }
 
@@ -306,7 +409,8 @@ fn walk<W: Write>(
             if !excluded || ctx.ignore.may_reinclude_under(&s) {
                 walk(b, root, &r, ctx, keep)?;
             }
-        } else if !excluded {
+        } else if !excluded && (meta.is_file() || meta.file_type().is_symlink()) {
+            // Sockets, fifos and devices stay out, as with docker.
             b.append_path_with_name(root.join(&r), &r)?;
         }
     }
@@ -324,13 +428,6 @@ fn size(flag: &str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
 }
 
 pub fn build(ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
-    if !a.secret.is_empty() || !a.ssh.is_empty() {
-        return Err(StatusError::new(
-            1,
-            "--secret and --ssh are not supported by berth's builder yet",
-        )
-        .into());
-    }
     let output = a.output.as_deref().map(parse_output).transpose()?;
     let build_args = key_values(&a.build_arg, true, "build argument")?;
     let labels: BTreeMap<String, String> = key_values(&a.label, false, "label")?
@@ -338,6 +435,11 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
         .map(|(k, v)| (k, v.unwrap_or_default()))
         .collect();
     let c = context(&a)?;
+    let ssh = a
+        .ssh
+        .iter()
+        .map(|s| ssh_socket(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let client = ctx.client()?;
     let mut req = client
         .post("/build")
@@ -356,6 +458,12 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
         .query("version", "1");
     for t in &a.tag {
         req = req.query("t", t);
+    }
+    if let Some((dir, _)) = &c.secrets {
+        req = req.query("berth-secrets", dir);
+    }
+    for s in &ssh {
+        req = req.query("berth-ssh", s);
     }
     if !a.add_host.is_empty() {
         req = req.query("extrahosts", a.add_host.join(","));

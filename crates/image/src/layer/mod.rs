@@ -15,7 +15,7 @@ mod write;
 
 pub use apply::{Applied, ApplyOptions, apply_layer, apply_layer_at};
 pub use changes::{Change, ChangeKind, as_pairs, changes_overlay, compare_trees, format_changes};
-pub use write::{DiffSource, TarWriter, clamp_mtimes, write_changes, write_tree};
+pub use write::{DiffSource, TarWriter, filter_tar, write_changes, write_tree};
 
 use std::io;
 use std::path::PathBuf;

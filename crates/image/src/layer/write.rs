@@ -217,14 +217,24 @@ pub fn write_tree<W: Write>(root: &Path, w: W) -> io::Result<W> {
     t.finish()
 }
 
-/// Copies the layer tar `r` to `w` with every mtime above `max` set to `max` (reproducible
-/// builds: SOURCE_DATE_EPOCH). Names, links, modes, owners, xattrs and contents are kept.
-pub fn clamp_mtimes<R: Read, W: Write>(r: R, w: W, max: i64) -> io::Result<W> {
+/// Copies the layer tar `r` to `w`, leaving out the entries `drop` names (by path, without
+/// a trailing slash) and setting every mtime above `max` to `max` (reproducible builds:
+/// SOURCE_DATE_EPOCH). Names, links, modes, owners, xattrs and contents are kept.
+pub fn filter_tar<R: Read, W: Write>(
+    r: R,
+    w: W,
+    max: Option<i64>,
+    drop: &dyn Fn(&Path) -> bool,
+) -> io::Result<W> {
+    let max = max.unwrap_or(i64::MAX);
     let mut a = tar::Archive::new(r);
     let mut b = tar::Builder::new(w);
     for entry in a.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
+        if drop(&path) {
+            continue;
+        }
         let link = entry.link_name()?.map(|l| l.into_owned());
         let pax: Vec<(String, Vec<u8>)> = match entry.pax_extensions()? {
             Some(exts) => exts

@@ -24,12 +24,22 @@ pub struct CacheEntry {
     pub tagged: bool,
 }
 
+/// What a RUN step's layer leaves out or changes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepFilter<'a> {
+    /// SOURCE_DATE_EPOCH: mtimes above it are set to it.
+    pub mtime_clamp: Option<i64>,
+    /// Mount points of the step (absolute paths): those the base lacks are stubs the runtime
+    /// made, left out of the layer with the directories made only to hold them.
+    pub hidden: &'a [String],
+}
+
 /// A step's result before it is registered.
 pub enum BuiltLayer<'a> {
     /// No new layer (a metadata step).
     None,
-    /// The changes of a container (a RUN step), mtimes clamped to the second value if any.
-    Container(&'a str, Option<i64>),
+    /// The changes of a container (a RUN step).
+    Container(&'a str, StepFilter<'a>),
     /// A tar written by the closure (COPY, ADD).
     Tar(&'a mut dyn FnMut(&mut dyn Write) -> Result<()>),
 }
@@ -56,25 +66,13 @@ impl ImageStore {
         };
         let new = match layer {
             BuiltLayer::None => None,
-            BuiltLayer::Container(id, None) => Some(self.container_layer(id, layers.last())?),
-            BuiltLayer::Container(id, Some(max)) => {
+            BuiltLayer::Container(id, f) if f.mtime_clamp.is_none() && f.hidden.is_empty() => {
+                Some(self.container_layer(id, layers.last())?)
+            }
+            BuiltLayer::Container(id, f) => {
+                let drop = self.hidden_entries(id, parent, f.hidden)?;
                 Some(self.layer_from_tar(layers.last(), |w| {
-                    // The diff as it is, in a scratch file, then copied with its mtimes clamped.
-                    let dir = self.tmp_dir("clamp")?;
-                    let path = dir.join("diff.tar");
-                    let res = (|| {
-                        let io = |e| ImageError::Write("layer with clamped mtimes", e);
-                        let mut raw = std::fs::File::create(&path).map_err(io)?;
-                        self.snapshots
-                            .write_diff(&container_key(id), &mut raw)
-                            .map_err(ImageError::from)?;
-                        let f = std::fs::File::open(&path).map_err(io)?;
-                        crate::layer::clamp_mtimes(std::io::BufReader::new(f), w, max)
-                            .map(|_| ())
-                            .map_err(io)
-                    })();
-                    let _ = std::fs::remove_dir_all(&dir);
-                    res
+                    self.filtered_diff(id, w, f.mtime_clamp, &drop)
                 })?)
             }
             BuiltLayer::Tar(write) => Some(self.layer_from_tar(layers.last(), write)?),
@@ -85,6 +83,87 @@ impl ImageStore {
         }
         config.rootfs.kind = "layers".into();
         self.register_leased(&config.to_bytes(), &layers, None, None, parent)
+    }
+
+    /// The diff of container `id` through [`crate::layer::filter_tar`], by way of a scratch
+    /// file.
+    fn filtered_diff(
+        &self,
+        id: &str,
+        w: &mut dyn Write,
+        max: Option<i64>,
+        drop: &std::collections::HashSet<std::path::PathBuf>,
+    ) -> Result<()> {
+        let dir = self.tmp_dir("filter")?;
+        let path = dir.join("diff.tar");
+        let res = (|| {
+            let io = |e| ImageError::Write("filtered layer", e);
+            let mut raw = std::fs::File::create(&path).map_err(io)?;
+            self.snapshots
+                .write_diff(&container_key(id), &mut raw)
+                .map_err(ImageError::from)?;
+            let f = std::fs::File::open(&path).map_err(io)?;
+            let clean = |p: &Path| p.components().collect::<std::path::PathBuf>();
+            crate::layer::filter_tar(std::io::BufReader::new(f), w, max, &|p| {
+                drop.contains(&clean(p))
+            })
+            .map(|_| ())
+            .map_err(io)
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        res
+    }
+
+    /// The entries of a container's diff that hidden mount points account for: each mount
+    /// point, and each directory above one that the base image lacks and that holds nothing
+    /// else in the diff.
+    fn hidden_entries(
+        &self,
+        id: &str,
+        base: Option<&Digest>,
+        hidden: &[String],
+    ) -> Result<std::collections::HashSet<std::path::PathBuf>> {
+        use std::path::PathBuf;
+        let mut drop = std::collections::HashSet::new();
+        if hidden.is_empty() {
+            return Ok(drop);
+        }
+        let changes = self.snapshots.changes(&container_key(id))?;
+        let changed: Vec<PathBuf> = changes
+            .iter()
+            .map(|c| PathBuf::from(c.path.trim_start_matches('/')))
+            .collect();
+        let targets: Vec<PathBuf> = hidden
+            .iter()
+            .map(|h| Path::new(h.trim_start_matches('/')).components().collect())
+            .collect();
+        self.with_tree_of(base, |root| {
+            // A mount point the runtime made (the base lacks it) is a stub, not a change.
+            for t in &targets {
+                if std::fs::symlink_metadata(root.join(t)).is_err() {
+                    drop.insert(t.clone());
+                }
+            }
+            for t in &targets {
+                if !drop.contains(t) {
+                    continue;
+                }
+                let mut cur = t.parent();
+                while let Some(dir) = cur.filter(|d| !d.as_os_str().is_empty()) {
+                    let in_base = std::fs::symlink_metadata(root.join(dir)).is_ok();
+                    let holds_more = changed
+                        .iter()
+                        .any(|c| c.starts_with(dir) && c != dir && !drop.contains(c));
+                    if in_base || holds_more {
+                        break;
+                    }
+                    drop.insert(dir.to_path_buf());
+                    cur = dir.parent();
+                }
+            }
+            Ok(())
+        })?;
+        Ok(drop)
     }
 
     /// Runs `f` on a read-only view of image `id`'s tree (an empty directory for none).
