@@ -217,6 +217,9 @@ pub trait Executor: Sync {
         image: Option<&Image>,
         f: &mut dyn FnMut(&Path) -> std::result::Result<(), ExecError>,
     ) -> std::result::Result<(), ExecError>;
+    /// Downloads `url` (ADD) into the directory `dir` as the file `name`, mode 0600, its mtime
+    /// the `Last-Modified` the server sent (else 0).
+    fn fetch(&self, url: &str, dir: &Path, name: &str) -> std::result::Result<(), ExecError>;
     /// `user[:group]` as ids, by the tree's /etc/passwd and /etc/group.
     fn resolve_user(&self, root: &Path, spec: &str) -> std::result::Result<(u32, u32), ExecError>;
     fn cache_get(&self, key: &str) -> Option<Image>;
@@ -553,7 +556,11 @@ impl<E: Executor> Build<'_, E> {
             "#network".into(),
             self.opts.network.clone().unwrap_or_default(),
         ));
-        let content = self.content_digest(st, &expanded)?;
+        let side = match &expanded {
+            Instruction::Copy(a) | Instruction::Add(a) => self.side_files(a)?,
+            _ => None,
+        };
+        let content = self.content_digest(st, &expanded, side.as_ref())?;
         let key = cache::key(
             &parent,
             &format!("{expanded:?}"),
@@ -569,7 +576,7 @@ impl<E: Executor> Build<'_, E> {
             st.image = Some(img);
             return Ok(());
         }
-        let img = self.execute(st, ins, expanded, &content)?;
+        let img = self.execute(st, ins, expanded, &content, side.as_ref())?;
         self.exec.cache_put(&key.0, &img);
         self.out.line(&format!(" ---> {}\n", img.short_id()));
         st.config = img.config.clone();
@@ -638,29 +645,78 @@ impl<E: Executor> Build<'_, E> {
     }
 
     /// The digests of the files a COPY or ADD reads (empty for other instructions).
-    fn content_digest(&self, st: &Stage, ins: &Instruction) -> Result<Vec<String>> {
+    fn content_digest(
+        &self,
+        st: &Stage,
+        ins: &Instruction,
+        side: Option<&SideFiles>,
+    ) -> Result<Vec<String>> {
         let args = match ins {
             Instruction::Copy(a) | Instruction::Add(a) => a,
             _ => return Ok(Vec::new()),
         };
-        let mut out = Vec::new();
-        for h in &args.heredocs {
-            out.push(format!("heredoc:{}:{}", h.name, h.content));
-        }
-        let srcs = file_sources(args);
-        if srcs.is_empty() {
-            return Ok(out);
-        }
         let opts = self.copy_options(args, matches!(ins, Instruction::Add(_)), None)?;
-        let plan_digest =
-            |root: &Path, dst_root: &Path| -> std::result::Result<String, CopyError> {
-                let sources = copy::sources(root, &srcs)?;
-                let plan = copy::plan(root, &sources, &self.dest(st, &args.dest), dst_root, &opts)?;
-                copy::digest(root, &plan)
-            };
-        let d = self.with_source_and_dest(st, args, &mut |src, dst| plan_digest(src, dst))?;
+        let dest = self.dest(st, &args.dest);
+        let srcs = file_sources(args);
+        let mut out = Vec::new();
+        let side_opts = CopyOptions {
+            extract: false,
+            ..opts.clone()
+        };
+        let d = self.with_source_and_dest(st, args, &mut |src, dst| {
+            let mut h = Vec::new();
+            if !srcs.is_empty() {
+                let sources = copy::sources(src, &srcs)?;
+                h.push(copy::digest(
+                    src,
+                    &copy::plan(src, &sources, &dest, dst, &opts)?,
+                )?);
+            }
+            if let Some(sf) = side {
+                let sources = copy::sources(sf.dir.path(), &sf.names)?;
+                let plan = copy::plan(sf.dir.path(), &sources, &dest, dst, &side_opts)?;
+                h.push(copy::digest(sf.dir.path(), &plan)?);
+            }
+            Ok(h.join(":"))
+        })?;
         out.push(d);
         Ok(out)
+    }
+
+    /// The sources of a COPY/ADD that are not files of the context: heredocs and (ADD) URLs,
+    /// written to a scratch directory, URLs checked against `--checksum`.
+    fn side_files(&self, args: &CopyArgs) -> Result<Option<SideFiles>> {
+        let urls: Vec<&String> = args.sources.iter().filter(|s| is_url(s)).collect();
+        if args.heredocs.is_empty() && urls.is_empty() {
+            return Ok(None);
+        }
+        let io = |e: std::io::Error| BuildError::Exec(Box::new(e));
+        let dir = tempdir::Dir::new().map_err(io)?;
+        let mut names = Vec::new();
+        for h in &args.heredocs {
+            let name = copy::clean(&h.name).display().to_string();
+            let p = dir.path().join(&name);
+            std::fs::write(&p, h.content.as_bytes()).map_err(io)?;
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .map_err(io)?;
+            names.push(name);
+        }
+        for url in urls {
+            let name = url_file_name(url);
+            self.exec
+                .fetch(url, dir.path(), &name)
+                .map_err(Self::exec_err)?;
+            if let Some(want) = &args.checksum {
+                let got = file_sha256(&dir.path().join(&name)).map_err(io)?;
+                if want.strip_prefix("sha256:").unwrap_or(want) != got {
+                    return Err(self.invalid(format!(
+                        "ADD {url}: checksum mismatch: expected {want}, got sha256:{got}"
+                    )));
+                }
+            }
+            names.push(name);
+        }
+        Ok(Some(SideFiles { dir, names }))
     }
 
     /// Calls `f` with the source tree of a COPY (the context or a stage's/image's tree) and
@@ -768,13 +824,14 @@ impl<E: Executor> Build<'_, E> {
         ins: &Located<Instruction>,
         expanded: Instruction,
         content: &[String],
+        side: Option<&SideFiles>,
     ) -> Result<Image> {
         let mut cfg = st.config.clone();
         let nop = |s: String| format!("/bin/sh -c #(nop)  {s}");
         match expanded {
             Instruction::Run(run) => return self.run(st, cfg, &run),
-            Instruction::Copy(a) => return self.copy(st, cfg, &a, "COPY", content),
-            Instruction::Add(a) => return self.copy(st, cfg, &a, "ADD", content),
+            Instruction::Copy(a) => return self.copy(st, cfg, &a, "COPY", content, side),
+            Instruction::Add(a) => return self.copy(st, cfg, &a, "ADD", content, side),
             Instruction::Workdir(w) => return self.workdir(st, cfg, &w),
             Instruction::Env(pairs) => {
                 let cc = cfg.config.get_or_insert_with(ContainerConfig::default);
@@ -1230,6 +1287,7 @@ impl<E: Executor> Build<'_, E> {
         args: &CopyArgs,
         name: &'static str,
         content: &[String],
+        side: Option<&SideFiles>,
     ) -> Result<Image> {
         let ids = match &args.chown {
             None => None,
@@ -1239,7 +1297,10 @@ impl<E: Executor> Build<'_, E> {
         let dest = self.dest(st, &args.dest);
         let srcs = file_sources(args);
         let digest = content.last().cloned().unwrap_or_default();
-        let heredocs = self.heredoc_files(args)?;
+        let side_opts = CopyOptions {
+            extract: false,
+            ..opts.clone()
+        };
         let exec = self.exec;
         let base = st.image.clone();
         let created = self.created();
@@ -1252,14 +1313,16 @@ impl<E: Executor> Build<'_, E> {
                 plans.push((
                     src.to_path_buf(),
                     copy::plan(src, &sources, &dest, dst, &opts)?,
+                    false,
                 ));
             }
-            if let Some(hd) = &heredocs {
-                let names: Vec<String> = args.heredocs.iter().map(|h| h.name.clone()).collect();
-                let sources = copy::sources(hd.path(), &names)?;
+            if let Some(sf) = side {
+                let root = sf.dir.path();
+                let sources = copy::sources(root, &sf.names)?;
                 plans.push((
-                    hd.path().to_path_buf(),
-                    copy::plan(hd.path(), &sources, &dest, dst, &opts)?,
+                    root.to_path_buf(),
+                    copy::plan(root, &sources, &dest, dst, &side_opts)?,
+                    true,
                 ));
             }
             let kind = plans.first().map(|p| p.1.kind).unwrap_or("file");
@@ -1274,8 +1337,9 @@ impl<E: Executor> Build<'_, E> {
             });
             result = Some(exec.add_layer(base.as_ref(), c, &mut |w| {
                 let mut t = TarWriter::new(w);
-                for (root, plan) in &plans {
-                    copy::write_into(root, plan, &opts, &mut t)
+                for (root, plan, is_side) in &plans {
+                    let o = if *is_side { &side_opts } else { &opts };
+                    copy::write_into(root, plan, o, &mut t)
                         .map_err(|e| Box::new(e) as ExecError)?;
                 }
                 t.finish().map(|_| ()).map_err(|e| Box::new(e) as ExecError)
@@ -1286,21 +1350,6 @@ impl<E: Executor> Build<'_, E> {
             Some(r) => r.map_err(BuildError::Exec),
             None => Err(BuildError::Cancelled),
         }
-    }
-
-    /// The files of COPY/ADD heredocs, in a scratch directory.
-    fn heredoc_files(&self, args: &CopyArgs) -> Result<Option<tempdir::Dir>> {
-        if args.heredocs.is_empty() {
-            return Ok(None);
-        }
-        let dir = tempdir::Dir::new().map_err(|e| BuildError::Exec(Box::new(e)))?;
-        for h in &args.heredocs {
-            let p = dir.path().join(copy::clean(&h.name));
-            std::fs::write(&p, h.content.as_bytes()).map_err(|e| BuildError::Exec(Box::new(e)))?;
-            let _ =
-                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        }
-        Ok(Some(dir))
     }
 
     fn chown_ids(&self, st: &Stage, spec: &str) -> Result<(u32, u32)> {
@@ -1320,9 +1369,53 @@ impl<E: Executor> Build<'_, E> {
 fn file_sources(args: &CopyArgs) -> Vec<String> {
     args.sources
         .iter()
-        .filter(|s| !s.starts_with("<<"))
+        .filter(|s| !s.starts_with("<<") && !is_url(s))
         .cloned()
         .collect()
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// The file an ADD of a URL makes: the last segment of its path (query dropped), as Docker.
+fn url_file_name(url: &str) -> String {
+    let rest = url.split_once("://").map(|p| p.1).unwrap_or(url);
+    let path = rest.split(['?', '#']).next().unwrap_or("");
+    let name = path
+        .split_once('/')
+        .map(|p| p.1)
+        .unwrap_or("")
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    let name = copy::clean(name).display().to_string();
+    if name.is_empty() {
+        "index.html".into()
+    } else {
+        name
+    }
+}
+
+fn file_sha256(p: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let mut f = std::fs::File::open(p)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 128 << 10];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Heredoc bodies and downloads of one COPY/ADD, as files.
+struct SideFiles {
+    dir: tempdir::Dir,
+    names: Vec<String>,
 }
 
 fn default_shell() -> Vec<String> {

@@ -115,6 +115,11 @@ impl Executor for Recorder {
         f(&self.empty_tree)
     }
 
+    fn fetch(&self, url: &str, dir: &Path, name: &str) -> Result<(), ExecError> {
+        std::fs::write(dir.join(name), format!("fetched {url}"))?;
+        Ok(())
+    }
+
     fn resolve_user(&self, _root: &Path, spec: &str) -> Result<(u32, u32), ExecError> {
         let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
         Ok((u.parse().unwrap_or(1000), g.parse().unwrap_or(1000)))

@@ -615,3 +615,79 @@ fn secrets_ssh_and_stage_mounts_reach_run_and_no_layer() {
     assert!(o.stderr.contains("secret nope not found"), "{o:?}");
     d.ok(&["rmi", "secret:1"]);
 }
+
+/// ADD of a URL: downloaded by the daemon, mode 0600, never unpacked; `--checksum` checked.
+#[test]
+fn add_downloads_a_url_and_checks_its_checksum() {
+    let d = daemon!();
+    if !have_program("python3") {
+        eprintln!("skipped: python3 serves the file");
+        return;
+    }
+    let dir = TempDir::new("build-url");
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("file.txt"), "downloaded\n").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&www)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{port}/file.txt");
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM busybox\nADD {url} /dl/\n"),
+    )
+    .unwrap();
+    let o = build(&d, &ctx, &["-t", "url:1"]);
+    let t = if o.code == 0 {
+        Some(tree(&d, "url:1"))
+    } else {
+        None
+    };
+    let checksum = if d.target == Target::Berth {
+        let bad = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!("FROM busybox\nADD --checksum={bad} {url} /dl/\n"),
+        )
+        .unwrap();
+        Some(build(&d, &ctx, &[]))
+    } else {
+        None
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(o.code, 0, "{o:?}");
+    let t = t.unwrap();
+    assert_eq!(
+        t["dl/file.txt"],
+        (0o600, "0:0".into(), "downloaded\n".into())
+    );
+    if let Some(o) = checksum {
+        assert_eq!(o.code, 1, "{o:?}");
+        assert!(o.stderr.contains("checksum mismatch"), "{o:?}");
+    }
+    d.ok(&["rmi", "url:1"]);
+}

@@ -479,6 +479,35 @@ impl Executor for EngineExecutor {
         }
     }
 
+    fn fetch(&self, url: &str, dir: &Path, name: &str) -> std::result::Result<(), ExecError> {
+        let path = dir.join(name);
+        let url = url.to_string();
+        self.handle.block_on(async move {
+            let resp = reqwest::get(&url).await?.error_for_status()?;
+            let mtime = resp
+                .headers()
+                .get(reqwest::header::LAST_MODIFIED)
+                .and_then(|v| v.to_str().ok())
+                .and_then(berth_image::util::parse_http_date)
+                .unwrap_or(0);
+            let mut f = tokio::fs::File::create(&path).await?;
+            let mut resp = resp;
+            while let Some(chunk) = resp.chunk().await? {
+                tokio::io::AsyncWriteExt::write_all(&mut f, &chunk).await?;
+            }
+            // tokio's File writes in the background: wait for the last write.
+            tokio::io::AsyncWriteExt::flush(&mut f).await?;
+            drop(f);
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(t)?;
+            Ok::<(), ExecError>(())
+        })
+    }
+
     fn resolve_user(&self, root: &Path, spec: &str) -> std::result::Result<(u32, u32), ExecError> {
         let u = crate::users::resolve(root, spec, &[]).map_err(boxed)?;
         Ok((u.uid, u.gid))

@@ -141,3 +141,48 @@ mod tests {
         assert_eq!(random_hex(4).len(), 8);
     }
 }
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 7231's preferred form) as Unix seconds.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    let mut it = s.split_whitespace();
+    let _weekday = it.next()?;
+    let day: i64 = it.next()?.parse().ok()?;
+    let month = match it.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if it.next()? != "GMT" {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + sec)
+}
+
+#[cfg(test)]
+mod http_date_tests {
+    #[test]
+    fn http_dates_parse_to_unix_seconds() {
+        assert_eq!(
+            super::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(
+            super::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(0)
+        );
+        assert_eq!(super::parse_http_date("garbage"), None);
+    }
+}
