@@ -505,7 +505,21 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
         }
     }
     let resp = resp?;
-    let id = show(resp, a.quiet || a.progress == "quiet")?;
+    let quiet = a.quiet || a.progress == "quiet";
+    let live = !quiet
+        && match a.progress.as_str() {
+            "tty" => true,
+            "auto" => crate::term::stdout_is_tty(),
+            "plain" => false,
+            p => {
+                return Err(StatusError::new(
+                    125,
+                    format!("invalid progress mode {p:?}: use auto, plain, tty or quiet"),
+                )
+                .into());
+            }
+        };
+    let id = show(resp, quiet, live)?;
     let Some(id) = id else {
         return Ok(1);
     };
@@ -521,16 +535,24 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
 
 /// Shows the stream; returns the image id, or `None` when the build failed (the error
 /// printed on stderr).
-fn show(resp: crate::client::Response, quiet: bool) -> anyhow::Result<Option<String>> {
+fn show(resp: crate::client::Response, quiet: bool, live: bool) -> anyhow::Result<Option<String>> {
     let mut out = io::stdout().lock();
     let mut id = None;
     let mut failed = false;
+    let mut view = live.then(|| {
+        let width = crate::term::size().map(|s| s.1 as usize).unwrap_or(80);
+        super::build_view::View::new(width)
+    });
     crate::client::json_stream(resp, |m: Value| {
         if let Some(e) = m
             .get("errorDetail")
             .and_then(|e| e.get("message"))
             .and_then(Value::as_str)
         {
+            if let Some(v) = view.as_mut() {
+                v.end(true);
+                v.draw(&mut out)?;
+            }
             eprintln!("{e}");
             failed = true;
             return Ok(());
@@ -543,6 +565,13 @@ fn show(resp: crate::client::Response, quiet: bool) -> anyhow::Result<Option<Str
             id = Some(i.to_string());
         }
         if quiet {
+            return Ok(());
+        }
+        if let Some(v) = view.as_mut() {
+            if let Some(s) = m.get("stream").and_then(Value::as_str) {
+                v.stream(s);
+                v.draw(&mut out)?;
+            }
             return Ok(());
         }
         if let Some(s) = m.get("stream").and_then(Value::as_str) {
@@ -558,6 +587,13 @@ fn show(resp: crate::client::Response, quiet: bool) -> anyhow::Result<Option<Str
     })?;
     if failed {
         return Ok(None);
+    }
+    if let Some(v) = view.as_mut() {
+        v.end(false);
+        v.draw(&mut out)?;
+        if let Some(i) = &id {
+            writeln!(out, " => writing image {i}")?;
+        }
     }
     if quiet && let Some(i) = &id {
         writeln!(out, "{i}")?;

@@ -2,6 +2,7 @@
 //! them. Each command gets a [`Ctx`] that connects to the daemon on first use.
 
 pub mod build;
+mod build_view;
 pub mod container;
 pub mod cp;
 pub mod exec;
