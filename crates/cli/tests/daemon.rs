@@ -85,6 +85,26 @@ fn http(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
     (status, body)
 }
 
+/// One request given as raw bytes (anything at all on the socket): (status, body). A
+/// status of 0 means the daemon closed the connection without answering.
+fn http_raw(d: &Daemon, request: &[u8]) -> (u16, String) {
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    s.write_all(request).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
 #[test]
 fn docker_cli_runs_containers_on_berth() {
     need_docker!();
@@ -549,6 +569,32 @@ fn bad_requests_get_dockers_errors_and_leave_nothing() {
     assert_eq!(st, 304, "starting a running container");
     d.ok(&["rm", "-f", &name]);
     assert_eq!(d.ok(&["ps", "-aq"]), before);
+}
+
+#[test]
+fn no_path_can_stop_the_daemon() {
+    let d = berth!();
+    let get = |path: &[u8]| {
+        let mut r = b"GET ".to_vec();
+        r.extend_from_slice(path);
+        r.extend_from_slice(b" HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n");
+        http_raw(&d, &r)
+    };
+    // `%` then a character of two bytes: the escape's digits would end inside it.
+    let (st, body) = get(b"/v1.45/containers/%a\xc3\xa9/json");
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("No such container: %a\u{e9}"), "{body}");
+    let (st, _) = get(b"/v1.45/containers/%\xc3\xa9/json");
+    assert_eq!(st, 404);
+    // Escapes that decode to bytes that are not UTF-8.
+    let (st, body) = get(b"/v1.45/containers/%c3/json");
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = get(b"/v1.45/images/%ff%fe%fd/json");
+    assert_eq!(st, 400, "{body}");
+    // The daemon is still there, and answers as before.
+    let (st, body) = get(b"/_ping");
+    assert_eq!((st, body.as_str()), (200, "OK"));
+    d.ok(&["version"]);
 }
 
 #[test]
