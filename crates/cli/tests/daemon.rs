@@ -597,6 +597,73 @@ fn no_path_can_stop_the_daemon() {
     d.ok(&["version"]);
 }
 
+/// Starts `n` `berth run -d --network none busybox sleep 60` at once and `kill -9`s the
+/// daemon once `running` of them run (so that the others are somewhere on their way). Returns
+/// the daemon's children just before the kill.
+fn kill9_with_runs_in_flight(d: &mut Daemon, n: usize, running: usize) -> Vec<i32> {
+    let runs: Vec<std::process::Child> = (0..n)
+        .map(|_| {
+            d.cmd(&["run", "-d", "--network", "none", "busybox", "sleep", "60"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let pid = d.pid().unwrap();
+    wait_until("the first containers to run", || {
+        d.run(&["ps", "-q"]).stdout.lines().count() >= running
+    });
+    let children = children_of(pid);
+    d.kill9();
+    for mut r in runs {
+        let _ = r.wait();
+    }
+    children
+}
+
+#[test]
+fn monitors_not_yet_started_leave_with_their_daemon() {
+    let mut d = berth!();
+    // Idle: only the standby monitor.
+    let idle = children_of(d.pid().unwrap());
+    assert!(!idle.is_empty(), "no standby monitor");
+    d.kill9();
+    wait_until("the standby monitor to exit", || {
+        idle.iter().all(|p| parent_of(*p).is_none())
+    });
+    d.restart();
+    // With starts in flight: the monitors whose container was not started yet go as well,
+    // taking their container with them; those of started ones stay (live restore).
+    let children = kill9_with_runs_in_flight(&mut d, 20, 3);
+    let started = |m: i32| children_of(m).iter().any(|c| cmdline_of(*c) == "sleep 60");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let left: Vec<i32> = loop {
+        let left: Vec<i32> = children
+            .iter()
+            .copied()
+            .filter(|p| parent_of(*p).is_some() && !started(*p))
+            .collect();
+        if left.is_empty() || Instant::now() > deadline {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let what: Vec<String> = left
+        .iter()
+        .map(|p| format!("{p} {} (children {:?})", cmdline_of(*p), children_of(*p)))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "monitors without a started container outlived their daemon: {what:?}"
+    );
+    assert!(
+        children.iter().any(|p| started(*p)),
+        "no started container survived the daemon"
+    );
+    d.restart();
+}
+
 #[test]
 fn networks_ports_and_dns_through_the_docker_cli() {
     need_docker!();
