@@ -18,13 +18,14 @@ use tokio::sync::mpsc;
 use crate::hijack;
 use crate::http::{self, Query, Resp};
 
-/// Splits `/v1.45/containers/x/json` into the path segments after the version.
+/// Splits `/v1.45/containers/x/json` into the path segments after the version, each
+/// percent-decoded. A segment that is not UTF-8 once decoded is a 400.
 fn segments(path: &str) -> Result<Vec<String>, Resp> {
-    let mut segs: Vec<String> = path
+    let mut segs = path
         .split('/')
         .filter(|s| !s.is_empty())
         .map(percent_decode)
-        .collect();
+        .collect::<Result<Vec<String>, Resp>>()?;
     if let Some(first) = segs.first()
         && let Some(v) = first.strip_prefix('v')
         && v.split('.').all(|p| p.chars().all(|c| c.is_ascii_digit()))
@@ -52,23 +53,32 @@ fn segments(path: &str) -> Result<Vec<String>, Resp> {
     Ok(segs)
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes byte by byte (a `%` without two hex digits after it stays as it
+/// is); the decoded bytes must be UTF-8.
+fn percent_decode(s: &str) -> Result<String, Resp> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            && let (Some(hi), Some(lo)) = (hex_digit(b.get(i + 1)), hex_digit(b.get(i + 2)))
         {
-            out.push(v);
+            out.push(hi << 4 | lo);
             i += 3;
             continue;
         }
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).map_err(|_| {
+        http::bad_request(format!(
+            "invalid path segment {s:?}: not UTF-8 once percent-decoded"
+        ))
+    })
+}
+
+fn hex_digit(b: Option<&u8>) -> Option<u8> {
+    char::from(*b?).to_digit(16).map(|d| d as u8)
 }
 
 macro_rules! tri {
@@ -679,4 +689,54 @@ async fn images_create(engine: &Arc<Engine>, req: Request<Incoming>, q: &Query) 
     }
     let image = q.get("fromImage").unwrap_or("");
     crate::pull::pull(engine, image, q.get("tag"), q.get("platform"), req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(path: &str) -> Vec<String> {
+        match segments(path) {
+            Ok(s) => s,
+            Err(r) => panic!("{path}: {}", r.status()),
+        }
+    }
+
+    fn status_of(path: &str) -> u16 {
+        match segments(path) {
+            Ok(_) => 200,
+            Err(r) => r.status().as_u16(),
+        }
+    }
+
+    #[test]
+    fn segments_are_percent_decoded_after_the_version() {
+        assert_eq!(
+            segs("/v1.45/containers/x/json"),
+            ["containers", "x", "json"]
+        );
+        assert_eq!(
+            segs("/containers/a%2Fb/json"),
+            ["containers", "a/b", "json"]
+        );
+        assert_eq!(segs("/images/caf%C3%A9/json"), ["images", "café", "json"]);
+        // A stray `%` stays as it is.
+        assert_eq!(segs("/images/50%/json"), ["images", "50%", "json"]);
+        assert_eq!(segs("/images/%zz%4/json"), ["images", "%zz%4", "json"]);
+    }
+
+    #[test]
+    fn a_percent_before_a_multibyte_character_is_no_panic() {
+        // `%a` then `é` (0xc3 0xa9): the two bytes after `%` end inside the character.
+        assert_eq!(segs("/v1.45/containers/%a\u{e9}/json")[1], "%a\u{e9}");
+        assert_eq!(segs("/containers/%\u{e9}/json")[1], "%\u{e9}");
+        assert_eq!(segs("/containers/x%\u{1f600}/json")[1], "x%\u{1f600}");
+    }
+
+    #[test]
+    fn escapes_that_decode_to_invalid_utf8_are_bad_requests() {
+        assert_eq!(status_of("/v1.45/containers/%c3/json"), 400);
+        assert_eq!(status_of("/containers/%ff%fe/json"), 400);
+        assert_eq!(status_of("/containers/%c3%a9/json"), 200);
+    }
 }

@@ -85,6 +85,26 @@ fn http(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
     (status, body)
 }
 
+/// One request given as raw bytes (anything at all on the socket): (status, body). A
+/// status of 0 means the daemon closed the connection without answering.
+fn http_raw(d: &Daemon, request: &[u8]) -> (u16, String) {
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    s.write_all(request).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
 #[test]
 fn docker_cli_runs_containers_on_berth() {
     need_docker!();
@@ -549,6 +569,99 @@ fn bad_requests_get_dockers_errors_and_leave_nothing() {
     assert_eq!(st, 304, "starting a running container");
     d.ok(&["rm", "-f", &name]);
     assert_eq!(d.ok(&["ps", "-aq"]), before);
+}
+
+#[test]
+fn no_path_can_stop_the_daemon() {
+    let d = berth!();
+    let get = |path: &[u8]| {
+        let mut r = b"GET ".to_vec();
+        r.extend_from_slice(path);
+        r.extend_from_slice(b" HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n");
+        http_raw(&d, &r)
+    };
+    // `%` then a character of two bytes: the escape's digits would end inside it.
+    let (st, body) = get(b"/v1.45/containers/%a\xc3\xa9/json");
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("No such container: %a\u{e9}"), "{body}");
+    let (st, _) = get(b"/v1.45/containers/%\xc3\xa9/json");
+    assert_eq!(st, 404);
+    // Escapes that decode to bytes that are not UTF-8.
+    let (st, body) = get(b"/v1.45/containers/%c3/json");
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = get(b"/v1.45/images/%ff%fe%fd/json");
+    assert_eq!(st, 400, "{body}");
+    // The daemon is still there, and answers as before.
+    let (st, body) = get(b"/_ping");
+    assert_eq!((st, body.as_str()), (200, "OK"));
+    d.ok(&["version"]);
+}
+
+/// Starts `n` `berth run -d --network none busybox sleep 60` at once and `kill -9`s the
+/// daemon once `running` of them run (so that the others are somewhere on their way). Returns
+/// the daemon's children just before the kill.
+fn kill9_with_runs_in_flight(d: &mut Daemon, n: usize, running: usize) -> Vec<i32> {
+    let runs: Vec<std::process::Child> = (0..n)
+        .map(|_| {
+            d.cmd(&["run", "-d", "--network", "none", "busybox", "sleep", "60"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let pid = d.pid().unwrap();
+    wait_until("the first containers to run", || {
+        d.run(&["ps", "-q"]).stdout.lines().count() >= running
+    });
+    let children = children_of(pid);
+    d.kill9();
+    for mut r in runs {
+        let _ = r.wait();
+    }
+    children
+}
+
+#[test]
+fn monitors_not_yet_started_leave_with_their_daemon() {
+    let mut d = berth!();
+    // Idle: only the standby monitor.
+    let idle = children_of(d.pid().unwrap());
+    assert!(!idle.is_empty(), "no standby monitor");
+    d.kill9();
+    wait_until("the standby monitor to exit", || {
+        idle.iter().all(|p| parent_of(*p).is_none())
+    });
+    d.restart();
+    // With starts in flight: the monitors whose container was not started yet go as well,
+    // taking their container with them; those of started ones stay (live restore).
+    let children = kill9_with_runs_in_flight(&mut d, 20, 3);
+    let started = |m: i32| children_of(m).iter().any(|c| cmdline_of(*c) == "sleep 60");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let left: Vec<i32> = loop {
+        let left: Vec<i32> = children
+            .iter()
+            .copied()
+            .filter(|p| parent_of(*p).is_some() && !started(*p))
+            .collect();
+        if left.is_empty() || Instant::now() > deadline {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let what: Vec<String> = left
+        .iter()
+        .map(|p| format!("{p} {} (children {:?})", cmdline_of(*p), children_of(*p)))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "monitors without a started container outlived their daemon: {what:?}"
+    );
+    assert!(
+        children.iter().any(|p| started(*p)),
+        "no started container survived the daemon"
+    );
+    d.restart();
 }
 
 #[test]

@@ -8,10 +8,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BERTH, Daemon, berth_alone, start_daemon, unique_name};
+use common::{BERTH, Daemon, TempDir, berth_alone, start_daemon, unique_name};
 
 macro_rules! daemon {
     () => {
@@ -96,6 +96,40 @@ fn help_version_and_flag_errors_need_no_daemon() {
     assert_eq!(o.code, 125, "{o:?}");
     let o = berth_alone(&["-H", "tcp://127.0.0.1:1", "ps"], &sock);
     assert_ne!(o.code, 0);
+}
+
+/// Where nothing answers at a socket other than the default one, `berth` starts no daemon
+/// (one with the default settings would serve another store than the user's): it says how
+/// to start one, and exits 1. With `-H` and with `BERTH_HOST`.
+#[test]
+fn no_daemon_is_started_for_a_socket_of_unknown_settings() {
+    let dir = TempDir::new("autostart");
+    let sock = dir.join("elsewhere.sock");
+    let host = format!("unix://{}", sock.display());
+    for by_env in [false, true] {
+        let mut c = Command::new(BERTH);
+        if by_env {
+            c.env("BERTH_HOST", &host);
+        } else {
+            c.env_remove("BERTH_HOST").args(["-H", &host]);
+        }
+        let o = c
+            .arg("ps")
+            .env_remove("BERTH_NO_AUTOSTART")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "Start a daemon for it with `berth daemon -H {host}`"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("starting one"), "{stderr}");
+        assert!(!sock.exists(), "a daemon was started at {}", sock.display());
+    }
 }
 
 #[test]

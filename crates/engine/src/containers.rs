@@ -716,6 +716,8 @@ impl Engine {
             });
         }
         self.persist(c)?;
+        // Started and recorded: the monitor no longer needs to know whether we live.
+        drop(started.lifeline);
         let generation = e.watch.borrow().generation + 1;
         e.watch.send_replace(Snapshot {
             generation,

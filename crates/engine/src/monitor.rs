@@ -5,7 +5,10 @@
 //!
 //! One monitor always waits ready (`--standby`: executed, linked, reading its stdin for a
 //! config path), so a container start does not wait for a process to be executed: it hands
-//! the config to the waiting one and a new one is started behind it.
+//! the config to the waiting one and a new one is started behind it. The daemon holds the
+//! write end of a monitor's stdin until the container is started; a daemon that dies closes
+//! it, and a monitor whose container is not started yet (a standby one, or one handed a
+//! config) then removes what it made and exits.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -148,6 +151,10 @@ pub struct Started {
     pub pid: i32,
     pub monitor_pid: i32,
     pub monitor_start: u64,
+    /// The monitor's stdin, held until its container is started: if this daemon dies
+    /// before that, the pipe's end tells the monitor to remove the container and go (a
+    /// container nobody will start or know of). Dropping it after the start changes nothing.
+    pub lifeline: tokio::process::ChildStdin,
 }
 
 /// Starts a monitor for `cfg` and waits until it has created the container (or failed to).
@@ -174,7 +181,6 @@ pub async fn spawn(exe: &std::sync::Arc<MonitorExe>, cfg: &proto::Config) -> Res
         stdin,
         stdout,
     } = sb;
-    drop(stdin);
     let behind = exe.clone();
     tokio::task::spawn_blocking(move || behind.refill());
     let monitor_pid = child.id().unwrap_or(0) as i32;
@@ -210,6 +216,7 @@ pub async fn spawn(exe: &std::sync::Arc<MonitorExe>, cfg: &proto::Config) -> Res
         pid,
         monitor_pid,
         monitor_start,
+        lifeline: stdin,
     })
 }
 

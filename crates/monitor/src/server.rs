@@ -112,11 +112,20 @@ struct Monitor {
     clients: Vec<Client>,
     execs: Vec<ExecProc>,
     exited: Option<(i32, Instant)>,
+    /// Until the start, the read end of a pipe whose write end only the daemon that asked
+    /// for this container holds: its end means that daemon is gone (it died, and nobody
+    /// will start the container or know of it). After the start the monitor is on its own.
+    lifeline: Option<OwnedFd>,
+    /// The lifeline ended before the start.
+    abandoned: bool,
 }
 
 /// The monitor's `main`: `berth-monitor STATE_DIR/monitor.json`, or `berth-monitor
 /// --standby`: started ahead of need, it waits for the config's path on its stdin (and
-/// exits quietly when the daemon closes it instead).
+/// exits quietly when the daemon closes it instead). A standby monitor's stdin stays its
+/// lifeline until the container is started: a daemon that dies before that takes the
+/// container with it (a pipe's end, not the parent-death signal: that fires when the
+/// *thread* that forked us ends, and the daemon's threads come and go).
 pub fn main() -> std::process::ExitCode {
     // Executed from a sealed memfd, the process would be named after the fd ("19").
     let _ = rustix::thread::set_name(c"berth-monitor");
@@ -124,7 +133,8 @@ pub fn main() -> std::process::ExitCode {
         eprintln!("usage: berth-monitor CONFIG.json (started by the berth daemon)");
         return std::process::ExitCode::from(2);
     };
-    if path == "--standby" {
+    let standby = path == "--standby";
+    if standby {
         match wait_for_config() {
             Some(p) => path = p,
             None => return std::process::ExitCode::SUCCESS,
@@ -144,7 +154,14 @@ pub fn main() -> std::process::ExitCode {
     };
     match Monitor::create(cfg) {
         Ok(mut m) => {
-            report(&serde_json::json!({"pid": m.pid}));
+            if !report(&serde_json::json!({"pid": m.pid})) {
+                // Nobody read it: the daemon is gone before it learned of the container.
+                m.abandon();
+                return std::process::ExitCode::SUCCESS;
+            }
+            if standby {
+                m.lifeline = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3).ok();
+            }
             detach_stdio();
             m.run();
             std::process::ExitCode::SUCCESS
@@ -235,11 +252,11 @@ fn wait_for_config() -> Option<std::ffi::OsString> {
     Some(path)
 }
 
-/// One line of JSON on stdout, which the daemon reads to learn how the create went.
-fn report(v: &serde_json::Value) {
+/// One line of JSON on stdout, which the daemon reads to learn how the create went; `false`
+/// when it cannot be written (the daemon is gone: the pipe has no reader).
+fn report(v: &serde_json::Value) -> bool {
     let mut out = io::stdout().lock();
-    let _ = writeln!(out, "{v}");
-    let _ = out.flush();
+    writeln!(out, "{v}").and_then(|()| out.flush()).is_ok()
 }
 
 /// From here on the daemon may go away: stdin and stdout become /dev/null (stderr stays,
@@ -386,11 +403,44 @@ impl Monitor {
             clients: Vec::new(),
             execs: Vec::new(),
             exited: None,
+            lifeline: None,
+            abandoned: false,
         })
+    }
+
+    /// The daemon that asked for this container is gone before it was started: the
+    /// container's processes, cgroups and runtime state go, and so do we. (The daemon's next
+    /// start finds no monitor for it and keeps its record as it was.)
+    fn abandon(&mut self) {
+        eprintln!("berth-monitor: the daemon is gone before the start: removing the container");
+        let _ = std::fs::remove_file(self.cfg.state_dir.join(proto::SOCKET));
+        if let Err(e) = self.rt.delete(&self.cfg.id, true) {
+            eprintln!(
+                "berth-monitor: delete container: {}",
+                berth_runtime::chain(&e)
+            );
+        }
+    }
+
+    /// The lifeline is readable: `false` when it has ended (the daemon is gone).
+    fn read_lifeline(&mut self) -> bool {
+        let Some(fd) = &self.lifeline else {
+            return true;
+        };
+        let mut buf = [0u8; 64];
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => false,
+            Ok(_) | Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => true,
+            Err(_) => false,
+        }
     }
 
     fn run(&mut self) {
         loop {
+            if self.abandoned {
+                self.abandon();
+                return;
+            }
             if let Some((_, at)) = self.exited {
                 let container_streams_open =
                     self.sources.iter().any(|s| s.owner == Owner::Container);
@@ -413,12 +463,17 @@ impl Monitor {
             Client(usize),
             Stdin,
             ExecStdin(usize),
+            Lifeline,
         }
         let mut items = vec![Item::Listener, Item::Signal];
         let mut fds = vec![
             PollFd::new(&self.listener, PollFlags::IN),
             PollFd::new(&self.sigfd, PollFlags::IN),
         ];
+        if let Some(l) = &self.lifeline {
+            items.push(Item::Lifeline);
+            fds.push(PollFd::new(l, PollFlags::IN));
+        }
         for (i, s) in self.sources.iter().enumerate() {
             items.push(Item::Source(i));
             fds.push(PollFd::new(&s.file, PollFlags::IN));
@@ -469,6 +524,12 @@ impl Monitor {
             match item {
                 Item::Listener => self.accept(),
                 Item::Signal => self.reap(),
+                Item::Lifeline => {
+                    if !self.started && !self.read_lifeline() {
+                        self.abandoned = true;
+                        return;
+                    }
+                }
                 Item::Source(i) => {
                     if !self.read_source(*i) {
                         dead_sources.push(*i);
@@ -801,6 +862,8 @@ impl Monitor {
             };
         }
         self.started = true;
+        // Started: from here on the container outlives its daemon.
+        self.lifeline = None;
         if let Some(sp) = self.spawned.take()
             && let Err(e) = sp.wait_exec()
         {

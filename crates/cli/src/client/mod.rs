@@ -51,12 +51,23 @@ pub struct ConnectError {
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display();
         write!(
             f,
-            "cannot connect to the daemon at unix://{} ({}): is it running? start it with `berth daemon`",
-            self.path.display(),
+            "cannot connect to the daemon at unix://{path} ({}): ",
             self.source
-        )
+        )?;
+        if self.path == std::path::Path::new(crate::connect::DEFAULT_SOCKET) {
+            write!(f, "is it running? start it with `berth daemon`")
+        } else {
+            write!(
+                f,
+                "nothing answers there. Start a daemon for it with `berth daemon -H unix://{path}` \
+                 (and a --root and --state of its own if another daemon runs on this machine); \
+                 berth starts one by itself only at unix://{}",
+                crate::connect::DEFAULT_SOCKET
+            )
+        }
     }
 }
 

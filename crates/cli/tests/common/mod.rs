@@ -205,11 +205,26 @@ pub fn start_daemon_of(target: Target) -> Option<Daemon> {
 impl Daemon {
     /// `kill -9` of berth's daemon and a new one on the same state (live restore).
     pub fn kill9_and_restart(&mut self) {
-        let net = self.net.clone().expect("a berth daemon");
+        self.kill9();
+        self.restart();
+    }
+
+    /// The daemon's pid, while it runs.
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    /// `kill -9` of the daemon (the test's own child), waited for.
+    pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// A new berth daemon on the same directories and names, after [`Daemon::kill9`].
+    pub fn restart(&mut self) {
+        let net = self.net.clone().expect("a berth daemon");
         let log = self.dir.join("daemon2.log");
         let logf = std::fs::File::create(&log).unwrap();
         let mut child = berth_daemon_cmd(self.dir.path(), &self.socket, &self.cgparent, &net)
@@ -322,21 +337,21 @@ impl Daemon {
             args.extend(ids);
             let _ = self.run(&args);
         }
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
+        // (No daemon when a test failed after `kill9`: what it left is cleaned all the same.)
+        if let Some(mut child) = self.child.take() {
+            let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if let Ok(None) = child.try_wait() {
-            let _ = child.kill();
-            let _ = child.wait();
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
         kill_cgroup_members(&self.cgparent);
         unmount_below(self.dir.path());
@@ -355,6 +370,47 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The processes whose parent is `pid` now (read from /proc: a multithreaded parent's
+/// children are spread over its threads' `children` files).
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if parent_of(p) == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The parent of a live process (`None` once it is gone).
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's name in parentheses: state, then the parent's pid.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?;
+    if state == "Z" {
+        return None;
+    }
+    f.next()?.parse().ok()
+}
+
+/// A process's command line, arguments joined by spaces ("" once it is gone).
+pub fn cmdline_of(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .filter(|a| !a.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
 
 /// Deletes the daemon's bridge and every interface named with its prefix (ours alone).

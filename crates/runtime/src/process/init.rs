@@ -26,10 +26,16 @@ use crate::{console, hooks, rootfs, sys};
 
 /// Runs `f` in a forked child: report its error to the parent and exit.
 pub(super) fn child_main(ch: &Channel, f: impl FnOnce() -> Result<Infallible>) -> ! {
-    match f() {
-        Ok(never) => match never {},
-        Err(e) => {
+    // A panic must not unwind out of a forked child: the frames above are its parent's, and
+    // their destructors and code would run a second time, in this process.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(e)) => {
             let _ = ch.send(&Msg::Error(chain(&e)));
+            sys::exit_now(1)
+        }
+        Err(_) => {
+            let _ = ch.send(&Msg::Error("the container setup panicked".into()));
             sys::exit_now(1)
         }
     }
@@ -503,4 +509,33 @@ fn resolve_executable(p: &berth_spec::Process) -> Result<CString> {
     Err(Error::Other(format!(
         "exec {arg0:?}: executable file not found in $PATH"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Forks: run it in a process of its own (nextest).
+    #[test]
+    fn a_panic_in_a_forked_child_is_reported_and_ends_the_child() {
+        let (parent, child) = Channel::pair().unwrap();
+        // SAFETY: the child only runs `child_main`, which ends in `_exit`.
+        match unsafe { sys::clone_fork(0) }.unwrap() {
+            sys::Forked::Child => child_main(&child, || panic!("a bug in the setup")),
+            sys::Forked::Parent(pid) => {
+                drop(child);
+                let msg = parent.recv().unwrap();
+                assert!(
+                    matches!(&msg, Some((Msg::Error(m), _)) if m.contains("panicked")),
+                    "{msg:?}"
+                );
+                let mut status = 0;
+                // SAFETY: waits for our own child; `status` is writable.
+                let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+                assert_eq!(r, pid);
+                assert!(libc::WIFEXITED(status), "{status:#x}");
+                assert_eq!(libc::WEXITSTATUS(status), 1);
+            }
+        }
+    }
 }
