@@ -144,68 +144,82 @@ fn class_char(chars: &[char], i: &mut usize) -> Option<char> {
     Some(c)
 }
 
-/// The state set of the NFA over a token list: state `i` (0..=n) waits for token `i`, state
-/// `n+1+i` is inside the `.*/` of a `Dirs` token `i`.
+/// A set of NFA states: state `i` (0..=n) waits for token `i`, state `n+1+i` is inside the
+/// `.*/` of a `Dirs` token `i`. The list keeps stepping proportional to the active states.
 #[derive(Debug, Clone)]
-pub(crate) struct States {
+struct States {
     on: Vec<bool>,
+    list: Vec<usize>,
 }
 
 impl States {
-    fn any(&self) -> bool {
-        self.on.iter().any(|&b| b)
-    }
-}
-
-/// Runs token lists over text one character at a time.
-pub(crate) struct Nfa<'a> {
-    tokens: &'a [Token],
-}
-
-impl<'a> Nfa<'a> {
-    pub(crate) fn new(tokens: &'a [Token]) -> Nfa<'a> {
-        Nfa { tokens }
-    }
-
-    fn inner(&self, i: usize) -> usize {
-        self.tokens.len() + 1 + i
-    }
-
-    /// The states before any character is read.
-    pub(crate) fn start(&self) -> States {
-        let mut s = States {
-            on: vec![false; 2 * self.tokens.len() + 2],
-        };
-        self.add(&mut s, 0);
-        s
-    }
-
-    /// Turns a state on, and the states reachable from it without reading anything.
-    fn add(&self, s: &mut States, mut i: usize) {
-        loop {
-            match s.on.get_mut(i) {
-                Some(on) if !*on => *on = true,
-                _ => return,
-            }
-            match self.tokens.get(i) {
-                Some(Token::Star | Token::Any | Token::Dirs) => i += 1,
-                _ => return,
-            }
+    fn new(len: usize) -> States {
+        States {
+            on: vec![false; len],
+            list: Vec::new(),
         }
     }
 
-    /// The states after reading `c`.
-    pub(crate) fn step(&self, s: &States, c: char) -> States {
-        let n = self.tokens.len();
-        let mut next = States {
-            on: vec![false; s.on.len()],
+    fn clear(&mut self) {
+        for &i in &self.list {
+            if let Some(on) = self.on.get_mut(i) {
+                *on = false;
+            }
+        }
+        self.list.clear();
+    }
+
+    fn contains(&self, i: usize) -> bool {
+        self.on.get(i).copied().unwrap_or(false)
+    }
+}
+
+/// Runs a token list over text one character at a time.
+pub(crate) struct Runner<'a> {
+    tokens: &'a [Token],
+    cur: States,
+    next: States,
+}
+
+impl<'a> Runner<'a> {
+    /// A runner in its start state.
+    pub(crate) fn new(tokens: &'a [Token]) -> Runner<'a> {
+        let len = 2 * tokens.len() + 2;
+        let mut runner = Runner {
+            tokens,
+            cur: States::new(len),
+            next: States::new(len),
         };
-        for (state, _) in s.on.iter().enumerate().filter(|(_, on)| **on) {
+        runner.reset();
+        runner
+    }
+
+    /// Back to the start state.
+    pub(crate) fn reset(&mut self) {
+        self.cur.clear();
+        add(self.tokens, &mut self.cur, 0);
+    }
+
+    /// Whether some state is still active.
+    pub(crate) fn alive(&self) -> bool {
+        !self.cur.list.is_empty()
+    }
+
+    /// Whether the whole pattern has been matched.
+    pub(crate) fn accepts(&self) -> bool {
+        self.cur.contains(self.tokens.len())
+    }
+
+    /// Reads `c`.
+    pub(crate) fn step(&mut self, c: char) {
+        let n = self.tokens.len();
+        self.next.clear();
+        for &state in &self.cur.list {
             if state > n {
                 let i = state - n - 1;
-                self.add(&mut next, self.inner(i));
+                add(self.tokens, &mut self.next, state);
                 if c == '/' {
-                    self.add(&mut next, i + 1);
+                    add(self.tokens, &mut self.next, i + 1);
                 }
                 continue;
             }
@@ -213,71 +227,103 @@ impl<'a> Nfa<'a> {
                 continue;
             };
             match token {
-                Token::Lit(l) if *l == c => self.add(&mut next, state + 1),
-                Token::One if c != '/' => self.add(&mut next, state + 1),
-                Token::AnyOne => self.add(&mut next, state + 1),
-                Token::Class(class) if class.contains(c) => self.add(&mut next, state + 1),
-                Token::Star if c != '/' => self.add(&mut next, state),
-                Token::Any => self.add(&mut next, state),
+                Token::Lit(l) if *l == c => add(self.tokens, &mut self.next, state + 1),
+                Token::One if c != '/' => add(self.tokens, &mut self.next, state + 1),
+                Token::AnyOne => add(self.tokens, &mut self.next, state + 1),
+                Token::Class(class) if class.contains(c) => {
+                    add(self.tokens, &mut self.next, state + 1)
+                }
+                Token::Star if c != '/' => add(self.tokens, &mut self.next, state),
+                Token::Any => add(self.tokens, &mut self.next, state),
                 Token::Dirs => {
-                    self.add(&mut next, self.inner(state));
+                    add(self.tokens, &mut self.next, n + 1 + state);
                     if c == '/' {
-                        self.add(&mut next, state + 1);
+                        add(self.tokens, &mut self.next, state + 1);
                     }
                 }
                 _ => {}
             }
         }
-        next
+        std::mem::swap(&mut self.cur, &mut self.next);
     }
+}
 
-    /// Whether the whole pattern has been matched.
-    pub(crate) fn accepts(&self, s: &States) -> bool {
-        s.on.get(self.tokens.len()).copied().unwrap_or(false)
+/// Turns state `i` on, and the states reachable from it without reading anything.
+fn add(tokens: &[Token], s: &mut States, mut i: usize) {
+    loop {
+        match s.on.get_mut(i) {
+            Some(on) if !*on => *on = true,
+            _ => return,
+        }
+        s.list.push(i);
+        match tokens.get(i) {
+            Some(Token::Star | Token::Any | Token::Dirs) => i += 1,
+            _ => return,
+        }
     }
 }
 
 /// Whether the tokens match `text` as a whole.
 pub(crate) fn full_match(tokens: &[Token], text: &str) -> bool {
-    let nfa = Nfa::new(tokens);
-    let mut s = nfa.start();
+    let mut runner = Runner::new(tokens);
     for c in text.chars() {
-        s = nfa.step(&s, c);
-        if !s.any() {
+        runner.step(c);
+        if !runner.alive() {
             return false;
         }
     }
-    nfa.accepts(&s)
+    runner.accepts()
 }
 
-/// Whether some text starting with `prefix` could match the tokens.
-pub(crate) fn prefix_viable(tokens: &[Token], prefix: &str) -> bool {
-    let nfa = Nfa::new(tokens);
-    let mut s = nfa.start();
-    for c in prefix.chars() {
-        s = nfa.step(&s, c);
-        if !s.any() {
-            return false;
+/// What one pass of the tokens over a path found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// The whole text matched.
+    pub whole: bool,
+    /// A part of the text ending just before a `/` matched (a parent directory).
+    pub parent: bool,
+    /// Some state was left at the end: a longer text could still match.
+    pub alive: bool,
+}
+
+/// Runs the tokens once over `text`, noting matches at each `/`.
+pub(crate) fn scan(tokens: &[Token], text: &str) -> Scan {
+    let mut runner = Runner::new(tokens);
+    let mut parent = false;
+    for c in text.chars() {
+        if c == '/' && runner.accepts() {
+            parent = true;
+        }
+        runner.step(c);
+        if !runner.alive() {
+            return Scan {
+                whole: false,
+                parent,
+                alive: false,
+            };
         }
     }
-    true
+    Scan {
+        whole: runner.accepts(),
+        parent,
+        alive: true,
+    }
 }
 
 /// The char offsets `end` such that the tokens match `chars[start..end]`, in increasing
 /// order; stops as soon as no state is left.
 pub(crate) fn match_ends(tokens: &[Token], chars: &[char], start: usize) -> Vec<usize> {
-    let nfa = Nfa::new(tokens);
-    let mut s = nfa.start();
+    let mut runner = Runner::new(tokens);
     let mut ends = Vec::new();
-    if nfa.accepts(&s) {
+    if runner.accepts() {
         ends.push(start);
     }
     for (offset, &c) in chars.iter().enumerate().skip(start) {
-        s = nfa.step(&s, c);
-        if !s.any() {
+        runner.step(c);
+        if !runner.alive() {
             break;
         }
-        if nfa.accepts(&s) {
+        if runner.accepts() {
             ends.push(offset + 1);
         }
     }

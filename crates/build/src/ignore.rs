@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use crate::glob::{self, GlobError, Token, full_match, prefix_viable};
+use crate::glob::{self, GlobError, Token, scan};
 
 #[cfg(test)]
 mod tests;
@@ -181,41 +181,31 @@ impl Matcher {
     /// context (moby's `MatchesOrParentMatches`).
     pub fn excluded(&self, rel_path: &str) -> bool {
         let path = clean(rel_path.trim_start_matches('/'));
-        let parents: Vec<&str> = match path.rfind('/') {
-            Some(at) => path.get(..at).unwrap_or_default().split('/').collect(),
-            None => Vec::new(),
-        };
-        let prefixes: Vec<String> = (1..=parents.len())
-            .map(|n| parents.get(..n).unwrap_or_default().join("/"))
-            .collect();
         let mut matched = false;
         for p in &self.patterns {
             if p.exclusion != matched {
                 continue;
             }
-            let hit = full_match(&p.tokens, &path)
-                || prefixes.iter().any(|prefix| full_match(&p.tokens, prefix));
-            if hit {
+            let found = scan(&p.tokens, &path);
+            if found.whole || found.parent {
                 matched = !p.exclusion;
             }
         }
         matched
     }
 
-    /// Whether some exception pattern could match a path under `dir`, so that a walker must
-    /// descend into `dir` even though it is excluded.
+    /// Whether some exception pattern could match a path under `dir` (or matches `dir` or
+    /// a parent of it), so that a walker must descend into `dir` even though it is excluded.
     pub fn may_reinclude_under(&self, dir: &str) -> bool {
         let dir = clean(dir.trim_start_matches('/'));
-        if dir == "." {
-            return self.patterns.iter().any(|p| p.exclusion);
-        }
-        let prefix = format!("{dir}/");
-        let ancestors: Vec<&str> = prefix
-            .match_indices('/')
-            .filter_map(|(at, _)| prefix.get(..at))
-            .collect();
+        let prefix = if dir == "." {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         self.patterns.iter().filter(|p| p.exclusion).any(|p| {
-            prefix_viable(&p.tokens, &prefix) || ancestors.iter().any(|a| full_match(&p.tokens, a))
+            let found = scan(&p.tokens, &prefix);
+            found.parent || found.alive
         })
     }
 }

@@ -121,10 +121,27 @@ fn many_stars_stay_fast() {
 }
 
 #[test]
-fn prefix_viability() {
+fn scan_reports_whole_parent_and_alive() {
     let t = compile("a/b/*.go").unwrap();
-    assert!(prefix_viable(&t, "a/"));
-    assert!(prefix_viable(&t, "a/b/"));
-    assert!(!prefix_viable(&t, "a/c/"));
-    assert!(!prefix_viable(&t, "b/"));
+    assert!(scan(&t, "a/").alive);
+    assert!(scan(&t, "a/b/").alive);
+    assert!(!scan(&t, "a/c/").alive);
+    assert!(!scan(&t, "b/").alive);
+    let t = compile("a/*").unwrap();
+    assert_eq!(
+        scan(&t, "a/b/c"),
+        Scan {
+            whole: false,
+            parent: true,
+            alive: false
+        }
+    );
+    assert_eq!(
+        scan(&t, "a/b"),
+        Scan {
+            whole: true,
+            parent: false,
+            alive: true
+        }
+    );
 }

@@ -205,3 +205,13 @@ fn root_and_dot_paths() {
     assert!(!m.excluded(""));
     assert!(!m.excluded("."));
 }
+
+#[test]
+fn long_patterns_and_deep_paths_stay_linear() {
+    // Found by fuzzing: per-prefix matching made this cubic.
+    let pattern = "a*/".repeat(300) + "**";
+    let m = Matcher::from_patterns(&[pattern, "!**/x*".to_string()]).unwrap();
+    let path = "a/".repeat(2000) + "x";
+    assert!(!m.excluded(&path));
+    assert!(m.may_reinclude_under(&"a/".repeat(2000)));
+}

@@ -48,6 +48,25 @@ pub struct Directives {
     pub check: Option<String>,
 }
 
+impl Directives {
+    /// Whether the `syntax` directive (if any) names Docker's Dockerfile frontend 1.x
+    /// (`docker/dockerfile:1…`, `docker.io/docker/dockerfile:1…`, a digest allowed), the
+    /// language this parser implements; the caller decides what to do with anything else.
+    pub fn is_dockerfile_v1(&self) -> bool {
+        let Some(syntax) = &self.syntax else {
+            return true;
+        };
+        let image = syntax.split_whitespace().next().unwrap_or_default();
+        let image = image.split('@').next().unwrap_or_default();
+        let image = image.strip_prefix("docker.io/").unwrap_or(image);
+        match image.strip_prefix("docker/dockerfile") {
+            Some("") => true,
+            Some(tag) => tag.starts_with(":1"),
+            None => false,
+        }
+    }
+}
+
 /// One build stage: a FROM and what follows it up to the next FROM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stage {

@@ -618,3 +618,20 @@ fn unicode_everywhere_does_not_panic() {
     let _ = parse("FROM a\nÖNBUILD x\n");
     let _ = parse("FROM a\nRUN --mount=type=cache,target=ü\u{301} x\n");
 }
+
+#[test]
+fn syntax_directive_recognition() {
+    let known = |text: &str| df(text).directives.is_dockerfile_v1();
+    assert!(known("FROM a\n"));
+    assert!(known("# syntax=docker/dockerfile:1\nFROM a\n"));
+    assert!(known("# syntax=docker/dockerfile:1.7-labs\nFROM a\n"));
+    assert!(known(
+        "# syntax=docker.io/docker/dockerfile:1@sha256:abc\nFROM a\n"
+    ));
+    assert!(known("# syntax=docker/dockerfile\nFROM a\n"));
+    assert!(!known("# syntax=docker/dockerfile:2\nFROM a\n"));
+    assert!(!known("# syntax=example.com/other:1\nFROM a\n"));
+    assert!(!known(
+        "# syntax=docker/dockerfile-upstream:master\nFROM a\n"
+    ));
+}
