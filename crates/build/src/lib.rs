@@ -3,7 +3,10 @@
 //! `.dockerignore` matching and cache keys — unit-tested without root.
 
 pub mod args;
+pub mod builder;
 pub mod cache;
+pub mod context;
+pub mod copy;
 pub mod expand;
 pub mod glob;
 pub mod ignore;
