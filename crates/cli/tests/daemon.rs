@@ -664,6 +664,76 @@ fn monitors_not_yet_started_leave_with_their_daemon() {
     d.restart();
 }
 
+/// While another process holds the daemon's database locked (`BEGIN EXCLUSIVE`), every
+/// change fails (after SQLite's 5 s busy timeout) and leaves the container as it was: a
+/// change the daemon acknowledges is on disk, and one it cannot write is not half-done.
+#[test]
+fn a_change_that_cannot_be_written_fails_and_changes_nothing() {
+    let d = berth!();
+    let name = unique_name("wf");
+    let other = unique_name("wf2");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let pid = d.ok(&["inspect", "-f", "{{.State.Pid}}", &name]);
+    let idle = unique_name("wi");
+    d.ok(&[
+        "create",
+        "--name",
+        &idle,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let db = rusqlite::Connection::open(d.dir.join("root/engine.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let o = d.run(&["rm", "-f", &name]);
+    assert_ne!(o.code, 0, "rm -f with the database locked: {o:?}");
+    let o = d.run(&["rename", &name, &other]);
+    assert_ne!(o.code, 0, "rename with the database locked: {o:?}");
+    let o = d.run(&["start", &idle]);
+    assert_ne!(o.code, 0, "start with the database locked: {o:?}");
+    db.execute_batch("COMMIT").unwrap();
+    // Nothing happened: still running with its pid and its name, the other name free, the
+    // failed start left no process and no mount.
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Pid}} {{.Name}}",
+            &name
+        ])
+        .trim(),
+        format!("running {} /{name}", pid.trim())
+    );
+    assert_ne!(d.run(&["inspect", &other]).code, 0);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", &idle])
+            .trim(),
+        "created 0"
+    );
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", &idle]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(id.trim()),
+        "the failed start left its rootfs mounted"
+    );
+    // And with the database free, the same changes work.
+    d.ok(&["rename", &name, &other]);
+    d.ok(&["start", &idle]);
+    d.ok(&["rm", "-f", &other, &idle]);
+}
+
 #[test]
 fn networks_ports_and_dns_through_the_docker_cli() {
     need_docker!();

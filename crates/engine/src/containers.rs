@@ -311,6 +311,29 @@ impl Engine {
         self.db.put_container(&c.id, &c.name, c)
     }
 
+    /// Applies `change` to a container's record on disk first, then in memory: a write that
+    /// fails leaves both as they were, and the caller's request fails with it.
+    pub(crate) fn commit(
+        &self,
+        c: &mut Container,
+        change: impl FnOnce(&mut Container),
+    ) -> Result<()> {
+        let mut next = c.clone();
+        change(&mut next);
+        self.persist(&next)?;
+        *c = next;
+        Ok(())
+    }
+
+    /// For changes no request waits for (an exit, a health check, a restart policy): a write
+    /// that fails is logged; the record in memory is the truth until the next write of the
+    /// whole record, and a daemon that stops before that reconciles it at `restore`.
+    pub(crate) fn persist_or_log(&self, c: &Container, what: &str) {
+        if let Err(err) = self.persist(c) {
+            tracing::error!(container = %c.id, error = %err.message(), "record {what}");
+        }
+    }
+
     fn snapshot(c: &Container, generation: u64) -> Snapshot {
         Snapshot {
             status: c.state.status,
@@ -550,7 +573,9 @@ impl Engine {
                 } else {
                     Status::Exited
                 };
-                let _ = self.persist(c);
+                // The request fails with the start's error either way; the record on disk
+                // then still says what it said before the start.
+                self.persist_or_log(c, "failed start");
                 Engine::publish(e, c);
             }
             res
@@ -696,26 +721,35 @@ impl Engine {
             other => return Err(Error::Other(format!("unexpected monitor reply {other:?}"))),
         }
         tracing::debug!(container = %id, "start: started");
-        c.state.status = Status::Running;
-        c.state.pid = started.pid;
-        c.state.monitor_pid = started.monitor_pid;
-        c.state.monitor_start = started.monitor_start;
-        c.state.started_at = now();
-        c.state.finished_at.clear();
-        c.state.exit_code = 0;
-        c.state.error.clear();
-        c.state.oom_killed = false;
-        if c.config.healthcheck.as_ref().is_some_and(|h| {
+        let healthcheck = c.config.healthcheck.as_ref().is_some_and(|h| {
             h.test
                 .as_ref()
                 .is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))
-        }) {
-            c.state.health = Some(crate::model::Health {
-                status: "starting".into(),
-                ..Default::default()
-            });
+        });
+        let recorded = self.commit(c, |c| {
+            c.state.status = Status::Running;
+            c.state.pid = started.pid;
+            c.state.monitor_pid = started.monitor_pid;
+            c.state.monitor_start = started.monitor_start;
+            c.state.started_at = now();
+            c.state.finished_at.clear();
+            c.state.exit_code = 0;
+            c.state.error.clear();
+            c.state.oom_killed = false;
+            if healthcheck {
+                c.state.health = Some(crate::model::Health {
+                    status: "starting".into(),
+                    ..Default::default()
+                });
+            }
+        });
+        if let Err(err) = recorded {
+            // Running but not recorded: nothing would supervise it after a restart, and the
+            // client is told the start failed. So it must not run.
+            let _ = self.runtime.kill(&id, libc::SIGKILL, true);
+            let _ = wait_monitor(&state_dir).await;
+            return Err(err);
         }
-        self.persist(c)?;
         // Started and recorded: the monitor no longer needs to know whether we live.
         drop(started.lifeline);
         let generation = e.watch.borrow().generation + 1;
@@ -836,8 +870,8 @@ impl Engine {
             c.state.restart_count += 1;
             c.state.restart_backoff = (backoff + 1).min(10);
         }
-        if !removing && let Err(err) = self.persist(&c) {
-            tracing::error!(container = %id, error = %err.message(), "record exit");
+        if !removing {
+            self.persist_or_log(&c, "exit");
         }
         Engine::publish(&e, &c);
         if st.oom_killed {
@@ -860,7 +894,7 @@ impl Engine {
                 if let Err(err) = engine.start_locked(&entry, &mut c).await {
                     tracing::warn!(container = %c.id, error = %err.message(), "restart failed");
                     c.state.status = Status::Exited;
-                    let _ = engine.persist(&c);
+                    engine.persist_or_log(&c, "failed restart");
                     Engine::publish(&entry, &c);
                 }
             });
@@ -901,17 +935,17 @@ impl Engine {
         let (sig, t, paused) = {
             let mut c = e.rec.lock().await;
             if c.state.status == Status::Restarting {
-                c.state.manually_stopped = true;
-                c.state.status = Status::Exited;
-                self.persist(&c)?;
+                self.commit(&mut c, |c| {
+                    c.state.manually_stopped = true;
+                    c.state.status = Status::Exited;
+                })?;
                 Engine::publish(&e, &c);
                 return Ok(());
             }
             if !c.state.status.is_live() {
                 return Err(Error::NotModified);
             }
-            c.state.manually_stopped = true;
-            self.persist(&c)?;
+            self.commit(&mut c, |c| c.state.manually_stopped = true)?;
             let sig = match signal.or_else(|| c.config.stop_signal.clone()) {
                 Some(s) => signal_number(&s)?,
                 None => libc::SIGTERM,
@@ -1039,8 +1073,10 @@ impl Engine {
             _ => return Err(Error::Conflict(format!("Container {id} is not running"))),
         }
         self.runtime.pause(&id)?;
-        c.state.status = Status::Paused;
-        self.persist(&c)?;
+        if let Err(err) = self.commit(&mut c, |c| c.state.status = Status::Paused) {
+            let _ = self.runtime.resume(&id);
+            return Err(err);
+        }
         Engine::publish(&e, &c);
         self.event("pause", &c, &[]);
         Ok(())
@@ -1053,8 +1089,10 @@ impl Engine {
             return Err(Error::Conflict(format!("Container {id} is not paused")));
         }
         self.runtime.resume(&id)?;
-        c.state.status = Status::Running;
-        self.persist(&c)?;
+        if let Err(err) = self.commit(&mut c, |c| c.state.status = Status::Running) {
+            let _ = self.runtime.pause(&id);
+            return Err(err);
+        }
         Engine::publish(&e, &c);
         self.event("unpause", &c, &[]);
         Ok(())
@@ -1087,8 +1125,14 @@ impl Engine {
             idx.by_name.remove(&c.name);
             idx.by_name.insert(new_name.clone(), id.clone());
         }
-        let old = std::mem::replace(&mut c.name, new_name);
-        self.persist(&c)?;
+        let old = c.name.clone();
+        if let Err(err) = self.commit(&mut c, |c| c.name = new_name.clone()) {
+            if let Ok(mut idx) = self.index.lock() {
+                idx.by_name.remove(&new_name);
+                idx.by_name.insert(old, id);
+            }
+            return Err(err);
+        }
         self.event("rename", &c, &[("oldName", format!("/{old}"))]);
         Ok(())
     }
@@ -1245,8 +1289,7 @@ impl Engine {
             let mut rx = e.watch.subscribe();
             {
                 let mut c = e.rec.lock().await;
-                c.state.manually_stopped = true;
-                let _ = self.persist(&c);
+                self.commit(&mut c, |c| c.state.manually_stopped = true)?;
             }
             let _ = self.runtime.kill(&id, libc::SIGKILL, true);
             let _ = self.runtime.resume(&id);
@@ -1257,7 +1300,16 @@ impl Engine {
             .await;
         }
         let mut c = e.rec.lock().await;
-        c.state.status = Status::Removing;
+        // From here the container is gone for its users: its name is free, waiters for its
+        // removal return. Its record stays, under a name no container can have, until
+        // everything it had on disk is gone; a daemon that stops before that finishes the
+        // removal when it starts again (see `restore`). A write that fails leaves it as it
+        // was, and the removal fails.
+        let name = c.name.clone();
+        self.commit(&mut c, |c| {
+            c.state.status = Status::Removing;
+            c.name = format!(".removing-{id}");
+        })?;
         Engine::publish(&e, &c);
         self.forget_execs_of(&id);
         if volumes {
@@ -1269,12 +1321,6 @@ impl Engine {
                 }
             }
         }
-        // From here the container is gone for its users: its name is free, waiters for its
-        // removal return. Its record stays, under a name no container can have, until
-        // everything it had on disk is gone; a daemon that stops before that finishes the
-        // removal when it starts again (see `restore`).
-        let name = std::mem::replace(&mut c.name, format!(".removing-{id}"));
-        self.persist(&c)?;
         if let Ok(mut idx) = self.index.lock() {
             idx.by_id.remove(&id);
             idx.by_name.remove(&name);
@@ -1649,7 +1695,8 @@ impl Engine {
                 Status::Restarting => {
                     let mut c = e.rec.lock().await;
                     c.state.status = Status::Exited;
-                    let _ = self.persist(&c);
+                    // Not written: the next start does this again.
+                    self.persist_or_log(&c, "restore of a restarting container");
                     Engine::publish(&e, &c);
                 }
                 // Removed, but the daemon stopped before its files were all gone.
