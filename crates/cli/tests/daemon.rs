@@ -534,6 +534,43 @@ fn bad_requests_get_dockers_errors_and_leave_nothing() {
     assert_eq!(st, 404);
     let (st, _) = http(&d, "GET", "/v1.12/containers/json", "");
     assert_eq!(st, 400, "an API version below the minimum");
+    let (st, body) = http(&d, "GET", "/v1.99/version", "");
+    assert_eq!(st, 400, "an API version past the newest: {body}");
+    assert_eq!(
+        body,
+        r#"{"message":"client version 1.99 is too new. Maximum supported API version is 1.45"}"#
+    );
+    // Negotiation asks `/_ping` without a version, and reads the newest from its header.
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    write!(
+        s,
+        "GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase().contains("api-version: 1.45"),
+        "{resp}"
+    );
+    if have_program("docker") {
+        // The docker CLI told to speak a newer API shows Docker's message.
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+            .env("DOCKER_API_VERSION", "1.99")
+            .args(["version", "--format", "{{.Server.APIVersion}}"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("client version 1.99 is too new. Maximum supported API version is 1.45"),
+            "{err}"
+        );
+        let (code, out, err) = docker(&d, &["version", "--format", "{{.Server.APIVersion}}"]);
+        assert_eq!((code, out.trim()), (0, "1.45"), "{err}");
+    }
     let (st, _) = http(&d, "HEAD", "/_ping", "");
     assert_eq!(st, 200);
     // Nothing half-made by the failures above.
