@@ -300,7 +300,7 @@ impl Engine {
         }
     }
 
-    fn entries(&self) -> Vec<Arc<Entry>> {
+    pub(crate) fn entries(&self) -> Vec<Arc<Entry>> {
         self.index
             .lock()
             .map(|i| i.by_id.values().cloned().collect())
@@ -334,7 +334,7 @@ impl Engine {
         }
     }
 
-    fn snapshot(c: &Container, generation: u64) -> Snapshot {
+    pub(crate) fn snapshot(c: &Container, generation: u64) -> Snapshot {
         Snapshot {
             status: c.state.status,
             exit_code: c.state.exit_code,
@@ -748,6 +748,8 @@ impl Engine {
             // client is told the start failed. So it must not run.
             let _ = self.runtime.kill(&id, libc::SIGKILL, true);
             let _ = wait_monitor(&state_dir).await;
+            // Undone: no exit of this run for a restore to find.
+            let _ = std::fs::remove_file(state_dir.join(proto::EXIT_FILE));
             return Err(err);
         }
         // Started and recorded: the monitor no longer needs to know whether we live.
@@ -798,7 +800,7 @@ impl Engine {
     }
 
     /// Waits for the exit of the run `generation` and handles it.
-    async fn watch_exit(
+    pub(crate) async fn watch_exit(
         self: Arc<Self>,
         e: Arc<Entry>,
         id: String,
@@ -809,7 +811,7 @@ impl Engine {
         self.handle_exit(e, &id, generation, status, !told).await;
     }
 
-    async fn handle_exit(
+    pub(crate) async fn handle_exit(
         self: &Arc<Self>,
         e: Arc<Entry>,
         id: &str,
@@ -1351,7 +1353,7 @@ impl Engine {
 
     /// Everything a removed container still has: its rootfs mount, its writable layer, its
     /// network, its runtime state, its directories; its record goes last.
-    async fn remove_leftovers(self: &Arc<Self>, id: &str, e: &Arc<Entry>) -> Result<()> {
+    pub(crate) async fn remove_leftovers(self: &Arc<Self>, id: &str, e: &Arc<Entry>) -> Result<()> {
         let rootfs = self.rootfs(id);
         let images = self.images.clone();
         let cid = id.to_string();
@@ -1652,94 +1654,6 @@ impl Engine {
         }
     }
 
-    // ----- live restore -----------------------------------------------------------------
-
-    /// Loads every container and reconnects to the monitors of those that run; records the
-    /// exits that happened while the daemon was away.
-    pub(crate) async fn restore(self: &Arc<Self>) -> Result<()> {
-        let records: Vec<Container> = self.db.containers()?;
-        for c in records {
-            let (tx, _) = tokio::sync::watch::channel(Engine::snapshot(&c, 1));
-            let e = Arc::new(Entry {
-                rec: tokio::sync::Mutex::new(c.clone()),
-                watch: tx,
-                pending: std::sync::Mutex::new(Vec::new()),
-                network_released: std::sync::atomic::AtomicBool::new(false),
-            });
-            if let Ok(mut idx) = self.index.lock() {
-                idx.by_name.insert(c.name.clone(), c.id.clone());
-                idx.by_id.insert(c.id.clone(), e.clone());
-            }
-            let id = c.id.clone();
-            match c.state.status {
-                Status::Running | Status::Paused => {
-                    let state_dir = self.state_dir(&id);
-                    let alive = monitor::call(&state_dir, &Request::Status).await.is_ok();
-                    if alive {
-                        let engine = self.clone();
-                        tokio::spawn(async move { engine.watch_exit(e, id, state_dir, 1).await });
-                    } else {
-                        let st = read_exit_file(&state_dir).unwrap_or_else(|| {
-                            // The monitor is gone without a word: its container cannot be
-                            // supervised any more.
-                            let _ = self.runtime.kill(&id, libc::SIGKILL, true);
-                            ExitStatus {
-                                code: 137,
-                                oom_killed: false,
-                                finished_at: now(),
-                            }
-                        });
-                        self.handle_exit(e, &id, 1, st, true).await;
-                    }
-                }
-                Status::Restarting => {
-                    let mut c = e.rec.lock().await;
-                    c.state.status = Status::Exited;
-                    // Not written: the next start does this again.
-                    self.persist_or_log(&c, "restore of a restarting container");
-                    Engine::publish(&e, &c);
-                }
-                // Removed, but the daemon stopped before its files were all gone.
-                Status::Removing => {
-                    if let Ok(mut idx) = self.index.lock() {
-                        idx.by_id.remove(&id);
-                        idx.by_name.remove(&c.name);
-                    }
-                    if let Err(err) = self.remove_leftovers(&id, &e).await {
-                        tracing::warn!(container = %id, error = %err.message(), "removing a container's files");
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut live = std::collections::HashSet::new();
-        for e in self.entries() {
-            let c = e.rec.lock().await;
-            if c.state.status.is_live() {
-                live.insert(c.id.clone());
-            }
-        }
-        self.network_restore(live).await;
-        // Restart policy "always" brings containers back when the daemon starts.
-        for e in self.entries() {
-            let mut c = e.rec.lock().await;
-            let always = c.host_config.restart_policy.as_ref().and_then(|p| p.name)
-                == Some(RestartPolicyNameEnum::ALWAYS)
-                || (c.host_config.restart_policy.as_ref().and_then(|p| p.name)
-                    == Some(RestartPolicyNameEnum::UNLESS_STOPPED)
-                    && !c.state.manually_stopped);
-            if always
-                && c.state.status == Status::Exited
-                && !c.state.started_at.is_empty()
-                && !c.state.manually_stopped
-                && let Err(err) = self.start_locked(&e, &mut c).await
-            {
-                tracing::warn!(container = %c.id, error = %err.message(), "restart at daemon start");
-            }
-        }
-        Ok(())
-    }
-
     fn container_root_size(&self, c: &Container) -> Option<u64> {
         let image = self.images.inspect(&c.image_id).ok()?;
         Some(self.container_size(&c.id).unwrap_or(0) + image.size)
@@ -1759,7 +1673,7 @@ impl Engine {
 
     /// Deletes what the runtime may still hold of a container that has ended, in the
     /// background.
-    fn runtime_cleanup(&self, id: &str) {
+    pub(crate) fn runtime_cleanup(&self, id: &str) {
         let (rt, id) = (self.runtime.clone(), id.to_string());
         tokio::task::spawn_blocking(move || {
             let _ = rt.delete(&id, true);
@@ -1797,11 +1711,12 @@ pub(crate) async fn wait_monitor(state_dir: &std::path::Path) -> (ExitStatus, bo
         code: 255,
         oom_killed: false,
         finished_at: now(),
+        started: true,
     });
     (st, false)
 }
 
-fn read_exit_file(state_dir: &std::path::Path) -> Option<ExitStatus> {
+pub(crate) fn read_exit_file(state_dir: &std::path::Path) -> Option<ExitStatus> {
     let data = std::fs::read(state_dir.join(proto::EXIT_FILE)).ok()?;
     serde_json::from_slice(&data).ok()
 }
