@@ -19,38 +19,70 @@ use crate::hijack;
 use crate::http::{self, Query, Resp};
 
 /// Splits `/v1.45/containers/x/json` into the path segments after the version, each
-/// percent-decoded. A segment that is not UTF-8 once decoded is a 400.
+/// percent-decoded. A segment that is not UTF-8 once decoded is a 400, and so is a version
+/// outside the supported range, in Docker's words.
 fn segments(path: &str) -> Result<Vec<String>, Resp> {
     let mut segs = path
         .split('/')
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect::<Result<Vec<String>, Resp>>()?;
+    // Docker's router takes `/v{version:[0-9.]+}` as the version.
     if let Some(first) = segs.first()
         && let Some(v) = first.strip_prefix('v')
-        && v.split('.').all(|p| p.chars().all(|c| c.is_ascii_digit()))
-        && v.contains('.')
+        && !v.is_empty()
+        && v.bytes().all(|c| c.is_ascii_digit() || c == b'.')
     {
-        let minor: u32 = v
-            .split('.')
-            .nth(1)
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        let max_minor: u32 = http::API_VERSION
-            .split('.')
-            .nth(1)
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        if minor < 24 {
-            return Err(http::bad_request(format!(
-                "client version {v} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
-                http::MIN_API_VERSION
-            )));
-        }
-        let _ = max_minor;
+        check_version(v)?;
         segs.remove(0);
     }
     Ok(segs)
+}
+
+/// A client's API version against the supported range (Docker's messages; a request without
+/// a version gets the newest, and `/_ping` is asked without one, so negotiation still works).
+fn check_version(v: &str) -> Result<(), Resp> {
+    use std::cmp::Ordering;
+    if compare_versions(v, http::MIN_API_VERSION) == Ordering::Less {
+        return Err(http::bad_request(format!(
+            "client version {v} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+            http::MIN_API_VERSION
+        )));
+    }
+    if compare_versions(v, http::API_VERSION) == Ordering::Greater {
+        return Err(http::bad_request(format!(
+            "client version {v} is too new. Maximum supported API version is {}",
+            http::API_VERSION
+        )));
+    }
+    Ok(())
+}
+
+/// Dotted versions compared part by part as numbers, a missing part being 0 (as Docker's
+/// `versions.compare`); a part too large for a u64 is the largest.
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |s: &str| -> Vec<u64> {
+        s.split('.')
+            .map(|p| {
+                if p.is_empty() {
+                    0
+                } else {
+                    p.parse().unwrap_or(u64::MAX)
+                }
+            })
+            .collect()
+    };
+    let (a, b) = (parts(a), parts(b));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 /// Decodes `%XX` escapes byte by byte (a `%` without two hex digits after it stays as it
@@ -731,6 +763,50 @@ mod tests {
         assert_eq!(segs("/v1.45/containers/%a\u{e9}/json")[1], "%a\u{e9}");
         assert_eq!(segs("/containers/%\u{e9}/json")[1], "%\u{e9}");
         assert_eq!(segs("/containers/x%\u{1f600}/json")[1], "x%\u{1f600}");
+    }
+
+    #[test]
+    fn versions_outside_the_supported_range_are_bad_requests() {
+        for ok in [
+            "/v1.24/info",
+            "/v1.45/info",
+            "/v1.40/info",
+            "/info",
+            "/v1.45.0/info",
+        ] {
+            assert_eq!(status_of(ok), 200, "{ok}");
+        }
+        for bad in [
+            "/v1.99/version",
+            "/v1.100/version",
+            "/v2.0/version",
+            "/v1.46/version",
+            "/v1.45.1/version",
+            "/v99999999999999999999999.1/version",
+            "/v1.23/version",
+            "/v1/version",
+            "/v0.99/version",
+            "/v./version",
+        ] {
+            assert_eq!(status_of(bad), 400, "{bad}");
+        }
+        let body = match segments("/v1.99/version") {
+            Err(r) => r,
+            Ok(_) => unreachable!(),
+        };
+        let text = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(
+            body.into_body(),
+        ))
+        .and_then(|r| r.ok())
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            r#"{"message":"client version 1.99 is too new. Maximum supported API version is 1.45"}"#
+        );
+        // Not versions: an ordinary first segment.
+        assert_eq!(segs("/version"), ["version"]);
+        assert_eq!(segs("/vx.1/json"), ["vx.1", "json"]);
     }
 
     #[test]

@@ -534,6 +534,43 @@ fn bad_requests_get_dockers_errors_and_leave_nothing() {
     assert_eq!(st, 404);
     let (st, _) = http(&d, "GET", "/v1.12/containers/json", "");
     assert_eq!(st, 400, "an API version below the minimum");
+    let (st, body) = http(&d, "GET", "/v1.99/version", "");
+    assert_eq!(st, 400, "an API version past the newest: {body}");
+    assert_eq!(
+        body,
+        r#"{"message":"client version 1.99 is too new. Maximum supported API version is 1.45"}"#
+    );
+    // Negotiation asks `/_ping` without a version, and reads the newest from its header.
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    write!(
+        s,
+        "GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase().contains("api-version: 1.45"),
+        "{resp}"
+    );
+    if have_program("docker") {
+        // The docker CLI told to speak a newer API shows Docker's message.
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+            .env("DOCKER_API_VERSION", "1.99")
+            .args(["version", "--format", "{{.Server.APIVersion}}"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("client version 1.99 is too new. Maximum supported API version is 1.45"),
+            "{err}"
+        );
+        let (code, out, err) = docker(&d, &["version", "--format", "{{.Server.APIVersion}}"]);
+        assert_eq!((code, out.trim()), (0, "1.45"), "{err}");
+    }
     let (st, _) = http(&d, "HEAD", "/_ping", "");
     assert_eq!(st, 200);
     // Nothing half-made by the failures above.
@@ -598,13 +635,14 @@ fn no_path_can_stop_the_daemon() {
 }
 
 /// Starts `n` `berth run -d --network none busybox sleep 60` at once and `kill -9`s the
-/// daemon once `running` of them run (so that the others are somewhere on their way). Returns
-/// the daemon's children just before the kill.
-fn kill9_with_runs_in_flight(d: &mut Daemon, n: usize, running: usize) -> Vec<i32> {
+/// daemon once `running` of them run (so that the others are somewhere on their way).
+/// Returns the daemon's children just before the kill, and the ids of the runs the daemon
+/// acknowledged (those that printed one).
+fn kill9_with_runs_in_flight(d: &mut Daemon, n: usize, running: usize) -> (Vec<i32>, Vec<String>) {
     let runs: Vec<std::process::Child> = (0..n)
         .map(|_| {
             d.cmd(&["run", "-d", "--network", "none", "busybox", "sleep", "60"])
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap()
@@ -616,10 +654,60 @@ fn kill9_with_runs_in_flight(d: &mut Daemon, n: usize, running: usize) -> Vec<i3
     });
     let children = children_of(pid);
     d.kill9();
-    for mut r in runs {
-        let _ = r.wait();
+    let mut acknowledged = Vec::new();
+    for r in runs {
+        let o = r.wait_with_output().unwrap();
+        let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if o.status.success() && id.len() == 64 {
+            acknowledged.push(id);
+        }
     }
-    children
+    (children, acknowledged)
+}
+
+/// The monitors of a daemon's containers, found by their working directory (each works in
+/// its container's state directory), with the pid of their `sleep 60` when it runs.
+fn monitors_under(state: &std::path::Path) -> Vec<(String, i32, Option<i32>)> {
+    let containers = state.join("containers");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+            continue;
+        };
+        let Ok(rest) = cwd.strip_prefix(&containers) else {
+            continue;
+        };
+        let Some(id) = rest.iter().next() else {
+            continue;
+        };
+        let id = id
+            .to_string_lossy()
+            .trim_end_matches(" (deleted)")
+            .to_string();
+        if parent_of(pid).is_none() || !cmdline_of(pid).starts_with("berth-monitor") {
+            continue;
+        }
+        let sleep = children_of(pid)
+            .into_iter()
+            .find(|c| cmdline_of(*c) == "sleep 60");
+        out.push((id, pid, sleep));
+    }
+    out
+}
+
+/// The mount points under `dir` (from this process's mountinfo).
+fn mounts_under(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&dir))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -635,7 +723,7 @@ fn monitors_not_yet_started_leave_with_their_daemon() {
     d.restart();
     // With starts in flight: the monitors whose container was not started yet go as well,
     // taking their container with them; those of started ones stay (live restore).
-    let children = kill9_with_runs_in_flight(&mut d, 20, 3);
+    let (children, _) = kill9_with_runs_in_flight(&mut d, 20, 3);
     let started = |m: i32| children_of(m).iter().any(|c| cmdline_of(*c) == "sleep 60");
     let deadline = Instant::now() + Duration::from_secs(3);
     let left: Vec<i32> = loop {
@@ -662,6 +750,178 @@ fn monitors_not_yet_started_leave_with_their_daemon() {
         "no started container survived the daemon"
     );
     d.restart();
+}
+
+/// While another process holds the daemon's database locked (`BEGIN EXCLUSIVE`), every
+/// change fails (after SQLite's 5 s busy timeout) and leaves the container as it was: a
+/// change the daemon acknowledges is on disk, and one it cannot write is not half-done.
+#[test]
+fn a_change_that_cannot_be_written_fails_and_changes_nothing() {
+    let d = berth!();
+    let name = unique_name("wf");
+    let other = unique_name("wf2");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let pid = d.ok(&["inspect", "-f", "{{.State.Pid}}", &name]);
+    let idle = unique_name("wi");
+    d.ok(&[
+        "create",
+        "--name",
+        &idle,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let db = rusqlite::Connection::open(d.dir.join("root/engine.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let o = d.run(&["rm", "-f", &name]);
+    assert_ne!(o.code, 0, "rm -f with the database locked: {o:?}");
+    let o = d.run(&["rename", &name, &other]);
+    assert_ne!(o.code, 0, "rename with the database locked: {o:?}");
+    let o = d.run(&["start", &idle]);
+    assert_ne!(o.code, 0, "start with the database locked: {o:?}");
+    db.execute_batch("COMMIT").unwrap();
+    // Nothing happened: still running with its pid and its name, the other name free, the
+    // failed start left no process and no mount.
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Pid}} {{.Name}}",
+            &name
+        ])
+        .trim(),
+        format!("running {} /{name}", pid.trim())
+    );
+    assert_ne!(d.run(&["inspect", &other]).code, 0);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", &idle])
+            .trim(),
+        "created 0"
+    );
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", &idle]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(id.trim()),
+        "the failed start left its rootfs mounted"
+    );
+    // And with the database free, the same changes work.
+    d.ok(&["rename", &name, &other]);
+    d.ok(&["start", &idle]);
+    d.ok(&["rm", "-f", &other, &idle]);
+}
+
+/// `kill -9` of the daemon with 20 `run -d` in flight, then a restart: every record agrees
+/// with what is really there. A container whose process runs is `running` with that pid
+/// (those whose start the daemon acknowledged first of all); the others are stopped, with
+/// nothing of their cut-short start left (mounts, monitors, directories of unrecorded
+/// creates); `ps -a` and `inspect` agree; and everything goes with `rm -f`.
+#[test]
+fn records_match_processes_after_kill_9_with_runs_in_flight() {
+    let mut d = berth!();
+    let (_, acknowledged) = kill9_with_runs_in_flight(&mut d, 20, 3);
+    assert!(
+        !acknowledged.is_empty(),
+        "no run was acknowledged before the kill"
+    );
+    d.restart();
+    let state = d.dir.join("state");
+    // The monitors still there are those of started containers (the others left with the
+    // daemon that made them).
+    let monitors = monitors_under(&state);
+    let running: std::collections::HashMap<String, i32> = monitors
+        .iter()
+        .map(|(id, m, sleep)| {
+            let pid = sleep.unwrap_or_else(|| panic!("monitor {m} of {id} runs no container"));
+            (id.clone(), pid)
+        })
+        .collect();
+    for (id, pid) in &running {
+        assert_eq!(
+            d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", id])
+                .trim(),
+            format!("running {pid}"),
+            "{id}: its process runs"
+        );
+    }
+    for id in &acknowledged {
+        assert!(
+            running.contains_key(id),
+            "{id}: acknowledged, but not running"
+        );
+    }
+    // `ps -a` and `inspect` agree, and `ps` lists exactly the containers whose process runs.
+    let listed = d.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Status}}"]);
+    let mut ids = Vec::new();
+    for line in listed.lines() {
+        let (id, status) = line.split_once(' ').unwrap();
+        ids.push(id.to_string());
+        let inspected = d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", id]);
+        let want = match running.get(id) {
+            Some(pid) => {
+                assert!(status.starts_with("Up "), "{id}: ps says {status:?}");
+                format!("running {pid}")
+            }
+            None if status == "Created" => "created 0".to_string(),
+            None => {
+                assert!(status.starts_with("Exited "), "{id}: ps says {status:?}");
+                "exited 0".to_string()
+            }
+        };
+        assert_eq!(inspected.trim(), want, "{id}: ps says {status:?}");
+    }
+    let mut up: Vec<String> = d
+        .ok(&["ps", "-q", "--no-trunc"])
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut procs: Vec<String> = running.keys().cloned().collect();
+    up.sort();
+    procs.sort();
+    assert_eq!(up, procs, "running containers and running processes");
+    // Nothing half-made: the only container mounts are the root filesystems of running
+    // ones, and every container directory belongs to a listed container.
+    for m in mounts_under(d.dir.path()) {
+        if let Some(rest) = m.split("/containers/").nth(1) {
+            let id = rest.split('/').next().unwrap();
+            assert!(running.contains_key(id), "left mounted: {m}");
+        }
+    }
+    for dir in [d.dir.join("root/containers"), state.join("containers")] {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                ids.contains(&name),
+                "{}: no container has it",
+                e.path().display()
+            );
+        }
+    }
+    // And everything goes.
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(ids.iter().map(String::as_str));
+    d.ok(&rm);
+    wait_until("the removals to finish", || {
+        monitors_under(&state).is_empty()
+            && !mounts_under(d.dir.path())
+                .iter()
+                .any(|m| m.contains("/containers/"))
+            && std::fs::read_dir(d.dir.join("root/containers"))
+                .map(|r| r.count() == 0)
+                .unwrap_or(true)
+    });
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
 
 #[test]

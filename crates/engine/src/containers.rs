@@ -300,7 +300,7 @@ impl Engine {
         }
     }
 
-    fn entries(&self) -> Vec<Arc<Entry>> {
+    pub(crate) fn entries(&self) -> Vec<Arc<Entry>> {
         self.index
             .lock()
             .map(|i| i.by_id.values().cloned().collect())
@@ -311,7 +311,30 @@ impl Engine {
         self.db.put_container(&c.id, &c.name, c)
     }
 
-    fn snapshot(c: &Container, generation: u64) -> Snapshot {
+    /// Applies `change` to a container's record on disk first, then in memory: a write that
+    /// fails leaves both as they were, and the caller's request fails with it.
+    pub(crate) fn commit(
+        &self,
+        c: &mut Container,
+        change: impl FnOnce(&mut Container),
+    ) -> Result<()> {
+        let mut next = c.clone();
+        change(&mut next);
+        self.persist(&next)?;
+        *c = next;
+        Ok(())
+    }
+
+    /// For changes no request waits for (an exit, a health check, a restart policy): a write
+    /// that fails is logged; the record in memory is the truth until the next write of the
+    /// whole record, and a daemon that stops before that reconciles it at `restore`.
+    pub(crate) fn persist_or_log(&self, c: &Container, what: &str) {
+        if let Err(err) = self.persist(c) {
+            tracing::error!(container = %c.id, error = %err.message(), "record {what}");
+        }
+    }
+
+    pub(crate) fn snapshot(c: &Container, generation: u64) -> Snapshot {
         Snapshot {
             status: c.state.status,
             exit_code: c.state.exit_code,
@@ -550,7 +573,9 @@ impl Engine {
                 } else {
                     Status::Exited
                 };
-                let _ = self.persist(c);
+                // The request fails with the start's error either way; the record on disk
+                // then still says what it said before the start.
+                self.persist_or_log(c, "failed start");
                 Engine::publish(e, c);
             }
             res
@@ -696,26 +721,37 @@ impl Engine {
             other => return Err(Error::Other(format!("unexpected monitor reply {other:?}"))),
         }
         tracing::debug!(container = %id, "start: started");
-        c.state.status = Status::Running;
-        c.state.pid = started.pid;
-        c.state.monitor_pid = started.monitor_pid;
-        c.state.monitor_start = started.monitor_start;
-        c.state.started_at = now();
-        c.state.finished_at.clear();
-        c.state.exit_code = 0;
-        c.state.error.clear();
-        c.state.oom_killed = false;
-        if c.config.healthcheck.as_ref().is_some_and(|h| {
+        let healthcheck = c.config.healthcheck.as_ref().is_some_and(|h| {
             h.test
                 .as_ref()
                 .is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))
-        }) {
-            c.state.health = Some(crate::model::Health {
-                status: "starting".into(),
-                ..Default::default()
-            });
+        });
+        let recorded = self.commit(c, |c| {
+            c.state.status = Status::Running;
+            c.state.pid = started.pid;
+            c.state.monitor_pid = started.monitor_pid;
+            c.state.monitor_start = started.monitor_start;
+            c.state.started_at = now();
+            c.state.finished_at.clear();
+            c.state.exit_code = 0;
+            c.state.error.clear();
+            c.state.oom_killed = false;
+            if healthcheck {
+                c.state.health = Some(crate::model::Health {
+                    status: "starting".into(),
+                    ..Default::default()
+                });
+            }
+        });
+        if let Err(err) = recorded {
+            // Running but not recorded: nothing would supervise it after a restart, and the
+            // client is told the start failed. So it must not run.
+            let _ = self.runtime.kill(&id, libc::SIGKILL, true);
+            let _ = wait_monitor(&state_dir).await;
+            // Undone: no exit of this run for a restore to find.
+            let _ = std::fs::remove_file(state_dir.join(proto::EXIT_FILE));
+            return Err(err);
         }
-        self.persist(c)?;
         // Started and recorded: the monitor no longer needs to know whether we live.
         drop(started.lifeline);
         let generation = e.watch.borrow().generation + 1;
@@ -764,7 +800,7 @@ impl Engine {
     }
 
     /// Waits for the exit of the run `generation` and handles it.
-    async fn watch_exit(
+    pub(crate) async fn watch_exit(
         self: Arc<Self>,
         e: Arc<Entry>,
         id: String,
@@ -775,7 +811,7 @@ impl Engine {
         self.handle_exit(e, &id, generation, status, !told).await;
     }
 
-    async fn handle_exit(
+    pub(crate) async fn handle_exit(
         self: &Arc<Self>,
         e: Arc<Entry>,
         id: &str,
@@ -836,8 +872,8 @@ impl Engine {
             c.state.restart_count += 1;
             c.state.restart_backoff = (backoff + 1).min(10);
         }
-        if !removing && let Err(err) = self.persist(&c) {
-            tracing::error!(container = %id, error = %err.message(), "record exit");
+        if !removing {
+            self.persist_or_log(&c, "exit");
         }
         Engine::publish(&e, &c);
         if st.oom_killed {
@@ -860,7 +896,7 @@ impl Engine {
                 if let Err(err) = engine.start_locked(&entry, &mut c).await {
                     tracing::warn!(container = %c.id, error = %err.message(), "restart failed");
                     c.state.status = Status::Exited;
-                    let _ = engine.persist(&c);
+                    engine.persist_or_log(&c, "failed restart");
                     Engine::publish(&entry, &c);
                 }
             });
@@ -901,17 +937,17 @@ impl Engine {
         let (sig, t, paused) = {
             let mut c = e.rec.lock().await;
             if c.state.status == Status::Restarting {
-                c.state.manually_stopped = true;
-                c.state.status = Status::Exited;
-                self.persist(&c)?;
+                self.commit(&mut c, |c| {
+                    c.state.manually_stopped = true;
+                    c.state.status = Status::Exited;
+                })?;
                 Engine::publish(&e, &c);
                 return Ok(());
             }
             if !c.state.status.is_live() {
                 return Err(Error::NotModified);
             }
-            c.state.manually_stopped = true;
-            self.persist(&c)?;
+            self.commit(&mut c, |c| c.state.manually_stopped = true)?;
             let sig = match signal.or_else(|| c.config.stop_signal.clone()) {
                 Some(s) => signal_number(&s)?,
                 None => libc::SIGTERM,
@@ -1039,8 +1075,10 @@ impl Engine {
             _ => return Err(Error::Conflict(format!("Container {id} is not running"))),
         }
         self.runtime.pause(&id)?;
-        c.state.status = Status::Paused;
-        self.persist(&c)?;
+        if let Err(err) = self.commit(&mut c, |c| c.state.status = Status::Paused) {
+            let _ = self.runtime.resume(&id);
+            return Err(err);
+        }
         Engine::publish(&e, &c);
         self.event("pause", &c, &[]);
         Ok(())
@@ -1053,8 +1091,10 @@ impl Engine {
             return Err(Error::Conflict(format!("Container {id} is not paused")));
         }
         self.runtime.resume(&id)?;
-        c.state.status = Status::Running;
-        self.persist(&c)?;
+        if let Err(err) = self.commit(&mut c, |c| c.state.status = Status::Running) {
+            let _ = self.runtime.pause(&id);
+            return Err(err);
+        }
         Engine::publish(&e, &c);
         self.event("unpause", &c, &[]);
         Ok(())
@@ -1087,8 +1127,14 @@ impl Engine {
             idx.by_name.remove(&c.name);
             idx.by_name.insert(new_name.clone(), id.clone());
         }
-        let old = std::mem::replace(&mut c.name, new_name);
-        self.persist(&c)?;
+        let old = c.name.clone();
+        if let Err(err) = self.commit(&mut c, |c| c.name = new_name.clone()) {
+            if let Ok(mut idx) = self.index.lock() {
+                idx.by_name.remove(&new_name);
+                idx.by_name.insert(old, id);
+            }
+            return Err(err);
+        }
         self.event("rename", &c, &[("oldName", format!("/{old}"))]);
         Ok(())
     }
@@ -1245,8 +1291,7 @@ impl Engine {
             let mut rx = e.watch.subscribe();
             {
                 let mut c = e.rec.lock().await;
-                c.state.manually_stopped = true;
-                let _ = self.persist(&c);
+                self.commit(&mut c, |c| c.state.manually_stopped = true)?;
             }
             let _ = self.runtime.kill(&id, libc::SIGKILL, true);
             let _ = self.runtime.resume(&id);
@@ -1257,7 +1302,16 @@ impl Engine {
             .await;
         }
         let mut c = e.rec.lock().await;
-        c.state.status = Status::Removing;
+        // From here the container is gone for its users: its name is free, waiters for its
+        // removal return. Its record stays, under a name no container can have, until
+        // everything it had on disk is gone; a daemon that stops before that finishes the
+        // removal when it starts again (see `restore`). A write that fails leaves it as it
+        // was, and the removal fails.
+        let name = c.name.clone();
+        self.commit(&mut c, |c| {
+            c.state.status = Status::Removing;
+            c.name = format!(".removing-{id}");
+        })?;
         Engine::publish(&e, &c);
         self.forget_execs_of(&id);
         if volumes {
@@ -1269,12 +1323,6 @@ impl Engine {
                 }
             }
         }
-        // From here the container is gone for its users: its name is free, waiters for its
-        // removal return. Its record stays, under a name no container can have, until
-        // everything it had on disk is gone; a daemon that stops before that finishes the
-        // removal when it starts again (see `restore`).
-        let name = std::mem::replace(&mut c.name, format!(".removing-{id}"));
-        self.persist(&c)?;
         if let Ok(mut idx) = self.index.lock() {
             idx.by_id.remove(&id);
             idx.by_name.remove(&name);
@@ -1305,7 +1353,7 @@ impl Engine {
 
     /// Everything a removed container still has: its rootfs mount, its writable layer, its
     /// network, its runtime state, its directories; its record goes last.
-    async fn remove_leftovers(self: &Arc<Self>, id: &str, e: &Arc<Entry>) -> Result<()> {
+    pub(crate) async fn remove_leftovers(self: &Arc<Self>, id: &str, e: &Arc<Entry>) -> Result<()> {
         let rootfs = self.rootfs(id);
         let images = self.images.clone();
         let cid = id.to_string();
@@ -1613,93 +1661,6 @@ impl Engine {
         }
     }
 
-    // ----- live restore -----------------------------------------------------------------
-
-    /// Loads every container and reconnects to the monitors of those that run; records the
-    /// exits that happened while the daemon was away.
-    pub(crate) async fn restore(self: &Arc<Self>) -> Result<()> {
-        let records: Vec<Container> = self.db.containers()?;
-        for c in records {
-            let (tx, _) = tokio::sync::watch::channel(Engine::snapshot(&c, 1));
-            let e = Arc::new(Entry {
-                rec: tokio::sync::Mutex::new(c.clone()),
-                watch: tx,
-                pending: std::sync::Mutex::new(Vec::new()),
-                network_released: std::sync::atomic::AtomicBool::new(false),
-            });
-            if let Ok(mut idx) = self.index.lock() {
-                idx.by_name.insert(c.name.clone(), c.id.clone());
-                idx.by_id.insert(c.id.clone(), e.clone());
-            }
-            let id = c.id.clone();
-            match c.state.status {
-                Status::Running | Status::Paused => {
-                    let state_dir = self.state_dir(&id);
-                    let alive = monitor::call(&state_dir, &Request::Status).await.is_ok();
-                    if alive {
-                        let engine = self.clone();
-                        tokio::spawn(async move { engine.watch_exit(e, id, state_dir, 1).await });
-                    } else {
-                        let st = read_exit_file(&state_dir).unwrap_or_else(|| {
-                            // The monitor is gone without a word: its container cannot be
-                            // supervised any more.
-                            let _ = self.runtime.kill(&id, libc::SIGKILL, true);
-                            ExitStatus {
-                                code: 137,
-                                oom_killed: false,
-                                finished_at: now(),
-                            }
-                        });
-                        self.handle_exit(e, &id, 1, st, true).await;
-                    }
-                }
-                Status::Restarting => {
-                    let mut c = e.rec.lock().await;
-                    c.state.status = Status::Exited;
-                    let _ = self.persist(&c);
-                    Engine::publish(&e, &c);
-                }
-                // Removed, but the daemon stopped before its files were all gone.
-                Status::Removing => {
-                    if let Ok(mut idx) = self.index.lock() {
-                        idx.by_id.remove(&id);
-                        idx.by_name.remove(&c.name);
-                    }
-                    if let Err(err) = self.remove_leftovers(&id, &e).await {
-                        tracing::warn!(container = %id, error = %err.message(), "removing a container's files");
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut live = std::collections::HashSet::new();
-        for e in self.entries() {
-            let c = e.rec.lock().await;
-            if c.state.status.is_live() {
-                live.insert(c.id.clone());
-            }
-        }
-        self.network_restore(live).await;
-        // Restart policy "always" brings containers back when the daemon starts.
-        for e in self.entries() {
-            let mut c = e.rec.lock().await;
-            let always = c.host_config.restart_policy.as_ref().and_then(|p| p.name)
-                == Some(RestartPolicyNameEnum::ALWAYS)
-                || (c.host_config.restart_policy.as_ref().and_then(|p| p.name)
-                    == Some(RestartPolicyNameEnum::UNLESS_STOPPED)
-                    && !c.state.manually_stopped);
-            if always
-                && c.state.status == Status::Exited
-                && !c.state.started_at.is_empty()
-                && !c.state.manually_stopped
-                && let Err(err) = self.start_locked(&e, &mut c).await
-            {
-                tracing::warn!(container = %c.id, error = %err.message(), "restart at daemon start");
-            }
-        }
-        Ok(())
-    }
-
     fn container_root_size(&self, c: &Container) -> Option<u64> {
         let image = self.images.inspect(&c.image_id).ok()?;
         Some(self.container_size(&c.id).unwrap_or(0) + image.size)
@@ -1719,7 +1680,7 @@ impl Engine {
 
     /// Deletes what the runtime may still hold of a container that has ended, in the
     /// background.
-    fn runtime_cleanup(&self, id: &str) {
+    pub(crate) fn runtime_cleanup(&self, id: &str) {
         let (rt, id) = (self.runtime.clone(), id.to_string());
         tokio::task::spawn_blocking(move || {
             let _ = rt.delete(&id, true);
@@ -1757,11 +1718,12 @@ pub(crate) async fn wait_monitor(state_dir: &std::path::Path) -> (ExitStatus, bo
         code: 255,
         oom_killed: false,
         finished_at: now(),
+        started: true,
     });
     (st, false)
 }
 
-fn read_exit_file(state_dir: &std::path::Path) -> Option<ExitStatus> {
+pub(crate) fn read_exit_file(state_dir: &std::path::Path) -> Option<ExitStatus> {
     let data = std::fs::read(state_dir.join(proto::EXIT_FILE)).ok()?;
     serde_json::from_slice(&data).ok()
 }

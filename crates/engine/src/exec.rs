@@ -420,7 +420,7 @@ pub(crate) fn spawn_healthcheck(engine: Arc<Engine>, e: Arc<Entry>, cid: String,
                 h.log.remove(0);
             }
             let now_status = h.status.clone();
-            let _ = engine.persist(&c);
+            engine.persist_or_log(&c, "health check");
             if now_status != before {
                 engine.event(&format!("health_status: {now_status}"), &c, &[]);
             }

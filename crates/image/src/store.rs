@@ -1408,6 +1408,16 @@ impl ImageStore {
             .ok_or_else(|| ImageError::NoSuchContainer(container_id.to_string()))
     }
 
+    /// The ids of every container with a writable layer here.
+    pub fn container_ids(&self) -> Result<Vec<String>> {
+        let c = self.db.conn();
+        let mut st = c.prepare("SELECT id FROM containers ORDER BY id")?;
+        let ids = st
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
     /// Removes a container's writable layer (its mounts must be gone).
     pub fn remove_container(&self, container_id: &str) -> Result<()> {
         self.container_image(container_id)?;

@@ -111,6 +111,10 @@ pub struct ExitStatus {
     pub oom_killed: bool,
     /// RFC 3339, UTC.
     pub finished_at: String,
+    /// Whether the container was started at all (a monitor whose start failed, or whose
+    /// container was killed before it, writes an exit too). Absent from older monitors.
+    #[serde(default)]
+    pub started: bool,
 }
 
 /// What the daemon tells a monitor when it starts it (`monitor.json` in the state dir).

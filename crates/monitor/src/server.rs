@@ -1011,6 +1011,7 @@ impl Monitor {
             code,
             oom_killed: false,
             finished_at: berth_runtime::util::rfc3339(SystemTime::now()),
+            started: self.started,
         }
     }
 
