@@ -7,9 +7,11 @@
 //! executor with its runtime and image store, so the language and the order of steps are
 //! tested here with a recording executor and no root.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use berth_image::layer::TarWriter;
 use berth_image::spec::{ContainerConfig, History, ImageConfig};
@@ -278,24 +280,30 @@ impl Stage {
     }
 }
 
-/// One build: the Dockerfile, its context directory and where its stream goes.
+/// One build (or one stage of a build, on a thread of its own): the Dockerfile, its context
+/// directory and where its stream goes.
 pub struct Build<'a, E: Executor> {
     exec: &'a E,
     opts: &'a Options,
-    df: Dockerfile,
+    df: Arc<Dockerfile>,
     context: &'a Path,
     out: &'a dyn Output,
     /// ARGs of the global scope (before the first FROM), with build args applied.
     global: BTreeMap<String, String>,
     step: usize,
     total: usize,
+    /// The images of the stages built so far (for a stage: those it depends on).
     results: HashMap<usize, Image>,
     /// Build args some ARG declared.
-    consumed: std::collections::HashSet<String>,
+    consumed: HashSet<String>,
+    /// Set when a stage building beside this one failed: this one stops at its next step.
+    abort: Option<&'a AtomicBool>,
 }
 
 /// Builds `dockerfile` (its text) with `context` as the build context; returns the image of
-/// the target stage.
+/// the target stage. Stages that do not depend on each other build in parallel; the stream
+/// is the one a build stage after stage writes (each stage's lines held back until the
+/// stages before it are done).
 pub fn build<E: Executor>(
     exec: &E,
     opts: &Options,
@@ -319,7 +327,7 @@ pub fn build<E: Executor>(
     let mut b = Build {
         exec,
         opts,
-        df,
+        df: Arc::new(df),
         context,
         out,
         global: BTreeMap::new(),
@@ -327,19 +335,23 @@ pub fn build<E: Executor>(
         total: 0,
         results: HashMap::new(),
         consumed: Default::default(),
+        abort: None,
     };
     b.global = b.global_scope()?;
     let target = stages::target_index(&b.df, opts.target.as_deref())?;
-    let needed = stages::needed_stages(&b.df, target, &b.global)?;
-    b.total = needed
-        .iter()
-        .map(|i| 1 + b.df.stages[*i].instructions.len())
-        .sum::<usize>()
-        + usize::from(!opts.labels.is_empty());
-    for i in needed {
-        let img = b.stage(i, i == target)?;
-        b.results.insert(i, img);
+    let graph = stages::stage_graph(&b.df, target, &b.global)?;
+    // Steps are numbered in file order, whatever order the stages finish in.
+    let mut first_step = Vec::with_capacity(graph.len());
+    for i in graph.keys() {
+        first_step.push(b.total);
+        b.total += 1 + b.df.stages[*i].instructions.len();
     }
+    b.total += usize::from(!opts.labels.is_empty());
+    let image = if graph.len() == 1 {
+        b.stage(target, true)?
+    } else {
+        b.stages_in_parallel(&graph, &first_step, target)?
+    };
     let unused: Vec<&String> = opts
         .build_args
         .keys()
@@ -357,9 +369,204 @@ pub fn build<E: Executor>(
             names.join(" ")
         ));
     }
-    b.results
-        .remove(&target)
-        .ok_or(BuildError::Stage(StageError::NotFound(String::new())))
+    Ok(image)
+}
+
+/// The stages of a parallel build: what is built, what failed, how many are running.
+#[derive(Default)]
+struct Progress {
+    results: HashMap<usize, Image>,
+    /// Failures by the stage's place in file order.
+    errors: Vec<(usize, BuildError)>,
+    consumed: HashSet<String>,
+    running: usize,
+}
+
+impl<'a, E: Executor> Build<'a, E> {
+    /// Builds the stages of `graph` (stage → the stages it uses), each on a thread of its own
+    /// once what it uses is built, at most as many at once as the machine has cores (and at
+    /// least two). The first failure in file order is the build's; the stages still running
+    /// stop at their next step.
+    fn stages_in_parallel(
+        &mut self,
+        graph: &BTreeMap<usize, Vec<usize>>,
+        first_step: &[usize],
+        target: usize,
+    ) -> Result<Image> {
+        let width = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2);
+        let ordered = Ordered::new(self.out, graph.len());
+        let abort = AtomicBool::new(false);
+        let progress = Mutex::new(Progress::default());
+        let changed = Condvar::new();
+        std::thread::scope(|scope| {
+            for (slot, (&i, deps)) in graph.iter().enumerate() {
+                let (ordered, abort, progress, changed) = (&ordered, &abort, &progress, &changed);
+                let worker = Build {
+                    exec: self.exec,
+                    opts: self.opts,
+                    df: self.df.clone(),
+                    context: self.context,
+                    out: self.out,
+                    global: self.global.clone(),
+                    step: first_step[slot],
+                    total: self.total,
+                    results: HashMap::new(),
+                    consumed: HashSet::new(),
+                    abort: Some(abort),
+                };
+                scope.spawn(move || {
+                    let out = ordered.slot(slot);
+                    let mut worker = Build {
+                        out: &out,
+                        ..worker
+                    };
+                    let mut p = lock(progress);
+                    while !abort.load(Ordering::SeqCst)
+                        && (p.running >= width || !deps.iter().all(|d| p.results.contains_key(d)))
+                    {
+                        p = changed.wait(p).unwrap_or_else(|e| e.into_inner());
+                    }
+                    if abort.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    p.running += 1;
+                    worker.results = p.results.clone();
+                    drop(p);
+                    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        worker.stage(i, i == target)
+                    }))
+                    .unwrap_or_else(|_| Err(BuildError::Exec("a build stage panicked".into())));
+                    let consumed = std::mem::take(&mut worker.consumed);
+                    drop(worker);
+                    drop(out);
+                    let mut p = lock(progress);
+                    p.running -= 1;
+                    p.consumed.extend(consumed);
+                    match res {
+                        Ok(img) => {
+                            p.results.insert(i, img);
+                        }
+                        Err(e) => {
+                            abort.store(true, Ordering::SeqCst);
+                            p.errors.push((slot, e));
+                        }
+                    }
+                    changed.notify_all();
+                });
+            }
+        });
+        let mut p = progress.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.consumed.extend(p.consumed);
+        // The first real failure in file order; a stage stopped because another failed is not.
+        p.errors
+            .sort_by_key(|(slot, e)| (matches!(e, BuildError::Cancelled), *slot));
+        if let Some((_, e)) = p.errors.into_iter().next() {
+            return Err(e);
+        }
+        p.results
+            .remove(&target)
+            .ok_or(BuildError::Stage(StageError::NotFound(String::new())))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The stream of a parallel build in file order: the stage first in order writes through,
+/// the others are held until every stage before them is done.
+struct Ordered<'a> {
+    out: &'a dyn Output,
+    state: Mutex<OrderedState>,
+}
+
+enum Held {
+    Line(String),
+    Output(Vec<u8>),
+}
+
+struct OrderedState {
+    /// The slot that writes through.
+    current: usize,
+    done: Vec<bool>,
+    held: Vec<Vec<Held>>,
+}
+
+impl<'a> Ordered<'a> {
+    fn new(out: &'a dyn Output, n: usize) -> Ordered<'a> {
+        Ordered {
+            out,
+            state: Mutex::new(OrderedState {
+                current: 0,
+                done: vec![false; n],
+                held: (0..n).map(|_| Vec::new()).collect(),
+            }),
+        }
+    }
+
+    /// The stream of slot `slot`; dropping it marks the slot done.
+    fn slot(&self, slot: usize) -> Slot<'_, 'a> {
+        Slot {
+            ordered: self,
+            slot,
+        }
+    }
+
+    fn write(&self, slot: usize, item: Held) {
+        let mut st = lock(&self.state);
+        if slot == st.current {
+            self.emit(item);
+        } else if let Some(h) = st.held.get_mut(slot) {
+            h.push(item);
+        }
+    }
+
+    fn emit(&self, item: Held) {
+        match item {
+            Held::Line(l) => self.out.line(&l),
+            Held::Output(d) => self.out.output(&d),
+        }
+    }
+
+    fn finish(&self, slot: usize) {
+        let mut st = lock(&self.state);
+        if let Some(d) = st.done.get_mut(slot) {
+            *d = true;
+        }
+        while st.done.get(st.current).copied().unwrap_or(false) {
+            st.current += 1;
+            let cur = st.current;
+            if let Some(h) = st.held.get_mut(cur) {
+                for item in std::mem::take(h) {
+                    self.emit(item);
+                }
+            }
+        }
+    }
+}
+
+struct Slot<'o, 'a> {
+    ordered: &'o Ordered<'a>,
+    slot: usize,
+}
+
+impl Output for Slot<'_, '_> {
+    fn line(&self, text: &str) {
+        self.ordered.write(self.slot, Held::Line(text.to_string()));
+    }
+
+    fn output(&self, data: &[u8]) {
+        self.ordered.write(self.slot, Held::Output(data.to_vec()));
+    }
+}
+
+impl Drop for Slot<'_, '_> {
+    fn drop(&mut self) {
+        self.ordered.finish(self.slot);
+    }
 }
 
 impl<E: Executor> Build<'_, E> {
@@ -412,7 +619,7 @@ impl<E: Executor> Build<'_, E> {
     }
 
     fn begin(&mut self, original: &str) -> Result<()> {
-        if self.exec.cancelled() {
+        if self.exec.cancelled() || self.abort.is_some_and(|a| a.load(Ordering::SeqCst)) {
             return Err(BuildError::Cancelled);
         }
         self.step += 1;

@@ -1,7 +1,7 @@
 //! The stage graph: what a FROM or `--from` word refers to, the target stage, and the stages
 //! a target needs, dependencies first.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use thiserror::Error;
 
@@ -195,6 +195,17 @@ pub fn needed_stages(
     target: usize,
     global_args: &dyn Lookup,
 ) -> Result<Vec<usize>, StageError> {
+    Ok(stage_graph(df, target, global_args)?.into_keys().collect())
+}
+
+/// The stages `target` needs (itself included), each with the earlier stages it uses
+/// directly (its FROM, `COPY --from`, `RUN --mount from=`): what may build in parallel is
+/// what does not depend on each other. Words are expanded as for [`needed_stages`].
+pub fn stage_graph(
+    df: &Dockerfile,
+    target: usize,
+    global_args: &dyn Lookup,
+) -> Result<BTreeMap<usize, Vec<usize>>, StageError> {
     if target >= df.stages.len() {
         return Err(StageError::NoSuchStage(target));
     }
@@ -207,17 +218,20 @@ pub fn needed_stages(
         None if is_platform_arg(name) => global_args.get(name),
         None => None,
     };
-    let mut needed = BTreeSet::from([target]);
+    let mut graph = BTreeMap::new();
     let mut pending = vec![target];
     while let Some(index) = pending.pop() {
+        if graph.contains_key(&index) {
+            continue;
+        }
         let Some(stage) = df.stages.get(index) else {
             continue;
         };
-        for dep in direct_deps(df, stage, &lookup)? {
-            if needed.insert(dep) {
-                pending.push(dep);
-            }
-        }
+        let mut deps = direct_deps(df, stage, &lookup)?;
+        deps.sort_unstable();
+        deps.dedup();
+        pending.extend(deps.iter().copied());
+        graph.insert(index, deps);
     }
-    Ok(needed.into_iter().collect())
+    Ok(graph)
 }

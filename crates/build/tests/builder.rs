@@ -25,6 +25,11 @@ struct Recorder {
     /// Exit codes of the RUN steps by their last argument.
     fail: HashMap<String, i64>,
     empty_tree: PathBuf,
+    /// RUN steps whose last argument starts with `meet` wait (at most 10 s) until this many
+    /// of them are in flight at once; how many met is counted.
+    meet: usize,
+    met: Mutex<(usize, usize)>,
+    meeting: std::sync::Condvar,
 }
 
 impl Recorder {
@@ -84,6 +89,19 @@ impl Executor for Recorder {
     ) -> Result<Result<Image, i64>, ExecError> {
         out.line(" ---> Running in 0123456789ab\n");
         self.runs.lock().unwrap().push(req.clone());
+        if req.argv.last().is_some_and(|a| a.starts_with("meet")) {
+            let mut m = self.met.lock().unwrap();
+            m.0 += 1;
+            self.meeting.notify_all();
+            let (m, _) = self
+                .meeting
+                .wait_timeout_while(m, std::time::Duration::from_secs(10), |m| m.0 < self.meet)
+                .unwrap();
+            let mut m = m;
+            if m.0 >= self.meet {
+                m.1 += 1;
+            }
+        }
         if let Some(code) = req.argv.last().and_then(|a| self.fail.get(a)) {
             return Ok(Err(*code));
         }
@@ -431,4 +449,57 @@ fn source_date_epoch_fixes_created_times() {
     for e in ar.entries().unwrap() {
         assert!(e.unwrap().header().mtime().unwrap() <= 1_000_000_000);
     }
+}
+
+#[test]
+fn independent_stages_build_at_once_and_the_stream_stays_in_file_order() {
+    let mut exec = Recorder::new();
+    exec.meet = 2;
+    let ctx = context(&[]);
+    let df = "FROM busybox AS a\nRUN meet a\nENV A=1\nFROM busybox AS b\nRUN meet b\n\
+              FROM b\nCOPY --from=a / /a\nRUN echo done\n";
+    let (r, out) = run(&exec, &Options::default(), df, &ctx);
+    r.unwrap();
+    // Both RUNs were in flight together: neither waited out its 10 s for the other.
+    assert_eq!(exec.met.lock().unwrap().1, 2, "{out}");
+    // The stream is the one stage after stage writes.
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/8 : FROM busybox AS a",
+            "Step 2/8 : RUN meet a",
+            "Step 3/8 : ENV A=1",
+            "Step 4/8 : FROM busybox AS b",
+            "Step 5/8 : RUN meet b",
+            "Step 6/8 : FROM b",
+            "Step 7/8 : COPY --from=a / /a",
+            "Step 8/8 : RUN echo done",
+        ],
+        "{out}"
+    );
+    let a = out.find("Step 1/8").unwrap();
+    let b = out.find("Step 4/8").unwrap();
+    let a_run = out[a..].find(" ---> Running in").unwrap() + a;
+    assert!(
+        a_run < b,
+        "stage a's lines are not all before stage b's: {out}"
+    );
+}
+
+#[test]
+fn a_stage_that_fails_fails_the_build_and_stops_its_neighbours() {
+    let mut exec = Recorder::new();
+    exec.fail.insert("exit 4".into(), 4);
+    let ctx = context(&[]);
+    let df = "FROM busybox AS a\nRUN echo a1\nRUN echo a2\nFROM busybox AS b\nRUN exit 4\n\
+              FROM busybox\nCOPY --from=a / /a\nCOPY --from=b / /b\n";
+    let (r, out) = run(&exec, &Options::default(), df, &ctx);
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "The command '/bin/sh -c exit 4' returned a non-zero code: 4",
+        "{out}"
+    );
+    // The stage that needs the failed one never starts.
+    assert!(!out.contains("COPY --from=a"), "{out}");
 }
