@@ -753,6 +753,10 @@ impl<E: Executor> Build<'_, E> {
         if let Instruction::Arg(list) = &expanded {
             return self.arg(st, ins, list);
         }
+        // Whether this step comes from the cache or not, a later ENTRYPOINT keeps this CMD.
+        if matches!(expanded, Instruction::Cmd(_)) {
+            st.cmd_set = true;
+        }
         let parent = st
             .image
             .as_ref()
@@ -1040,38 +1044,6 @@ impl<E: Executor> Build<'_, E> {
             Instruction::Copy(a) => return self.copy(st, cfg, &a, "COPY", content, side),
             Instruction::Add(a) => return self.copy(st, cfg, &a, "ADD", content, side),
             Instruction::Workdir(w) => return self.workdir(st, cfg, &w),
-            Instruction::Env(pairs) => {
-                let cc = cfg.config.get_or_insert_with(ContainerConfig::default);
-                let mut env = cc.env.clone().unwrap_or_default();
-                for (k, v) in &pairs {
-                    env.retain(|e| e.split_once('=').map(|p| p.0) != Some(k.as_str()) && e != k);
-                    env.push(format!("{k}={v}"));
-                }
-                cc.env = Some(env);
-                let text = pairs
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                self.history(&mut cfg, nop(format!("ENV {text}")), true);
-            }
-            Instruction::Label(pairs) => {
-                let cc = cfg.config.get_or_insert_with(ContainerConfig::default);
-                let labels = cc.labels.get_or_insert_with(BTreeMap::new);
-                for (k, v) in &pairs {
-                    labels.insert(k.clone(), v.clone());
-                }
-                let text = pairs
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                self.history(&mut cfg, nop(format!("LABEL {text}")), true);
-            }
-            Instruction::Maintainer(m) => {
-                cfg.author = Some(m.clone());
-                self.history(&mut cfg, nop(format!("MAINTAINER {m}")), true);
-            }
             other => {
                 let text = self.metadata(st, &mut cfg, other, ins)?;
                 self.history(&mut cfg, nop(text), true);
@@ -1082,10 +1054,11 @@ impl<E: Executor> Build<'_, E> {
             .map_err(Self::exec_err)
     }
 
-    /// The config-only instructions; returns the history text.
+    /// The config-only instructions: `cfg` changed as the instruction says; returns the text
+    /// of its history entry (after `#(nop)`).
     fn metadata(
         &self,
-        st: &mut Stage,
+        st: &Stage,
         cfg: &mut ImageConfig,
         ins: Instruction,
         loc: &Located<Instruction>,
@@ -1095,13 +1068,32 @@ impl<E: Executor> Build<'_, E> {
             .as_ref()
             .and_then(|c| c.shell.clone())
             .unwrap_or_else(default_shell);
+        if let Instruction::Maintainer(m) = &ins {
+            cfg.author = Some(m.clone());
+            return Ok(format!("MAINTAINER {m}"));
+        }
         let cc = cfg.config.get_or_insert_with(ContainerConfig::default);
         Ok(match ins {
+            Instruction::Env(pairs) => {
+                let mut env = cc.env.clone().unwrap_or_default();
+                for (k, v) in &pairs {
+                    env.retain(|e| e.split_once('=').map(|p| p.0) != Some(k.as_str()) && e != k);
+                    env.push(format!("{k}={v}"));
+                }
+                cc.env = Some(env);
+                format!("ENV {}", pairs_text(&pairs))
+            }
+            Instruction::Label(pairs) => {
+                let labels = cc.labels.get_or_insert_with(BTreeMap::new);
+                for (k, v) in &pairs {
+                    labels.insert(k.clone(), v.clone());
+                }
+                format!("LABEL {}", pairs_text(&pairs))
+            }
             Instruction::Cmd(c) => {
                 let v = command_argv(&c, &shell);
                 let t = format!("CMD {}", go_list(&v));
                 cc.cmd = Some(v);
-                st.cmd_set = true;
                 t
             }
             Instruction::Entrypoint(c) => {
@@ -1178,7 +1170,7 @@ impl<E: Executor> Build<'_, E> {
                 return Err(BuildError::Invalid {
                     file: self.file(),
                     line: loc.line,
-                    what: format!("{} is not allowed here", instruction_name(&other)),
+                    what: format!("{} is not allowed here", other.keyword()),
                 });
             }
         })
@@ -1196,60 +1188,25 @@ impl<E: Executor> Build<'_, E> {
             from_images,
             ..
         } = all;
+        let argv = run_argv(run, &shell);
+        // `RUN <<EOF` whose body starts with `#!`: the body runs as a file of its own.
         let mut script_dir = None;
-        let argv = match (&run.command, run.heredocs.as_slice()) {
-            (Command::Exec(v), _) => v.clone(),
-            // `RUN <<EOF`: the body is the script; one with `#!` runs as a file.
-            (Command::Shell(s), [h])
-                if crate::parser::heredoc::parse_marker(s.trim()).is_some() =>
-            {
-                if h.content.starts_with("#!") {
-                    let dir = tempdir::Dir::new().map_err(|e| BuildError::Exec(Box::new(e)))?;
-                    let file = dir.path().join("script");
-                    std::fs::write(&file, h.content.as_bytes())
-                        .map_err(|e| BuildError::Exec(Box::new(e)))?;
-                    std::fs::set_permissions(
-                        &file,
-                        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-                    )
-                    .map_err(|e| BuildError::Exec(Box::new(e)))?;
-                    let target = format!("/dev/pipes/{}", copy::clean(&h.name).display());
-                    mounts.push(RunMount::Bind {
-                        source: file,
-                        target: target.clone(),
-                        readonly: true,
-                    });
-                    script_dir = Some(dir);
-                    vec![target]
-                } else {
-                    let mut v = shell.clone();
-                    v.push(h.content.clone());
-                    v
-                }
-            }
-            // Heredocs after a command: the shell reads them itself.
-            (Command::Shell(s), heredocs) => {
-                let mut script = s.clone();
-                for h in heredocs {
-                    script.push('\n');
-                    script.push_str(&h.content);
-                    if !h.content.ends_with('\n') {
-                        script.push('\n');
-                    }
-                    script.push_str(&h.name);
-                }
-                let mut v = shell.clone();
-                v.push(script);
-                v
-            }
-        };
-        let args = st.run_args();
-        let mut created_by = argv.join(" ");
-        if !args.is_empty() {
-            let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            created_by = format!("|{} {} {created_by}", pairs.len(), pairs.join(" "));
+        if let Some(h) = shebang_heredoc(run) {
+            let io = |e| BuildError::Exec(Box::new(e));
+            let dir = tempdir::Dir::new().map_err(io)?;
+            let file = dir.path().join("script");
+            std::fs::write(&file, h.content.as_bytes()).map_err(io)?;
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .map_err(io)?;
+            mounts.push(RunMount::Bind {
+                source: file,
+                target: argv[0].clone(),
+                readonly: true,
+            });
+            script_dir = Some(dir);
         }
-        self.history(&mut cfg, created_by, false);
+        let args = st.run_args();
+        self.history(&mut cfg, run_created_by(&argv, &args), false);
         let mut env = st.env();
         env.extend(args.iter().map(|(k, v)| format!("{k}={v}")));
         env.extend(secret_env);
@@ -1572,6 +1529,61 @@ impl<E: Executor> Build<'_, E> {
     }
 }
 
+/// The heredoc of `RUN <<EOF` when its body starts with `#!` (it runs as a file).
+fn shebang_heredoc(run: &Run) -> Option<&crate::parser::Heredoc> {
+    match (&run.command, run.heredocs.as_slice()) {
+        (Command::Shell(s), [h])
+            if crate::parser::heredoc::parse_marker(s.trim()).is_some()
+                && h.content.starts_with("#!") =>
+        {
+            Some(h)
+        }
+        _ => None,
+    }
+}
+
+/// The command line of a RUN step.
+fn run_argv(run: &Run, shell: &[String]) -> Vec<String> {
+    if let Some(h) = shebang_heredoc(run) {
+        return vec![format!("/dev/pipes/{}", copy::clean(&h.name).display())];
+    }
+    match (&run.command, run.heredocs.as_slice()) {
+        (Command::Exec(v), _) => v.clone(),
+        // `RUN <<EOF`: the body is the script.
+        (Command::Shell(s), [h]) if crate::parser::heredoc::parse_marker(s.trim()).is_some() => {
+            let mut v = shell.to_vec();
+            v.push(h.content.clone());
+            v
+        }
+        // Heredocs after a command: the shell reads them itself.
+        (Command::Shell(s), heredocs) => {
+            let mut script = s.clone();
+            for h in heredocs {
+                script.push('\n');
+                script.push_str(&h.content);
+                if !h.content.ends_with('\n') {
+                    script.push('\n');
+                }
+                script.push_str(&h.name);
+            }
+            let mut v = shell.to_vec();
+            v.push(script);
+            v
+        }
+    }
+}
+
+/// A RUN step's history entry: its command line, after the build args it saw
+/// (`|2 A=1 B=2 /bin/sh -c …`) as Docker's classic builder writes it.
+fn run_created_by(argv: &[String], args: &[(String, String)]) -> String {
+    let line = argv.join(" ");
+    if args.is_empty() {
+        return line;
+    }
+    let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("|{} {} {line}", pairs.len(), pairs.join(" "))
+}
+
 /// The sources of a COPY/ADD that are files (not heredocs).
 fn file_sources(args: &CopyArgs) -> Vec<String> {
     args.sources
@@ -1649,27 +1661,13 @@ fn go_list(v: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-fn instruction_name(i: &Instruction) -> &'static str {
-    match i {
-        Instruction::From { .. } => "FROM",
-        Instruction::Run(_) => "RUN",
-        Instruction::Cmd(_) => "CMD",
-        Instruction::Entrypoint(_) => "ENTRYPOINT",
-        Instruction::Label(_) => "LABEL",
-        Instruction::Maintainer(_) => "MAINTAINER",
-        Instruction::Expose(_) => "EXPOSE",
-        Instruction::Env(_) => "ENV",
-        Instruction::Add(_) => "ADD",
-        Instruction::Copy(_) => "COPY",
-        Instruction::Volume(_) => "VOLUME",
-        Instruction::User(_) => "USER",
-        Instruction::Workdir(_) => "WORKDIR",
-        Instruction::Arg(_) => "ARG",
-        Instruction::Onbuild(_) => "ONBUILD",
-        Instruction::Stopsignal(_) => "STOPSIGNAL",
-        Instruction::Healthcheck(_) => "HEALTHCHECK",
-        Instruction::Shell(_) => "SHELL",
-    }
+/// `k=v k2=v2`, as ENV and LABEL write their history.
+fn pairs_text(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

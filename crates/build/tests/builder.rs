@@ -503,3 +503,24 @@ fn a_stage_that_fails_fails_the_build_and_stops_its_neighbours() {
     // The stage that needs the failed one never starts.
     assert!(!out.contains("COPY --from=a"), "{out}");
 }
+
+#[test]
+fn a_cmd_from_the_cache_is_kept_by_a_new_entrypoint() {
+    let exec = Recorder::new();
+    let ctx = context(&[]);
+    let (r, _) = run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nCMD [\"a\"]\nENTRYPOINT [\"/x\"]\n",
+        &ctx,
+    );
+    assert_eq!(cc(&r.unwrap()).cmd, Some(vec!["a".to_string()]));
+    let (r, out) = run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nCMD [\"a\"]\nENTRYPOINT [\"/y\"]\n",
+        &ctx,
+    );
+    assert!(out.contains("Using cache"), "{out}");
+    assert_eq!(cc(&r.unwrap()).cmd, Some(vec!["a".to_string()]), "{out}");
+}
