@@ -86,6 +86,7 @@ pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
         source_date_epoch,
         secrets: Default::default(),
         ssh,
+        cache_from: cache_from(q)?,
     };
     let host_config = HostConfig {
         memory: int(q, "memory")?,
@@ -117,6 +118,16 @@ pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
             .filter(|d| !d.is_empty() && !d.contains('/') && d.starts_with(".berth-secrets-"))
             .map(str::to_string),
     })
+}
+
+/// `cachefrom`: a JSON list of image names (older clients sent one name, not JSON).
+fn cache_from(q: &Query) -> Result<Vec<String>, Resp> {
+    match q.get("cachefrom").map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(Vec::new()),
+        Some(v) if v.starts_with('[') => serde_json::from_str::<Vec<String>>(v)
+            .map_err(|e| bad_request(format!("invalid cachefrom: {e}"))),
+        Some(v) => Ok(vec![v.to_string()]),
+    }
 }
 
 /// `berth-ssh=ID=SOCKET`: agent sockets berth's CLI forwards (the daemon is on the same
@@ -233,5 +244,32 @@ pub(crate) async fn prune(engine: &Arc<Engine>) -> Resp {
     match engine.build_prune().await {
         Ok(r) => http::json(StatusCode::OK, &r),
         Err(e) => http::error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> Query {
+        let multi: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Query {
+            map: multi.iter().cloned().collect(),
+            multi,
+        }
+    }
+
+    #[test]
+    fn cachefrom_is_a_json_list_or_one_name() {
+        let names = |v: &str| cache_from(&query(&[("cachefrom", v)])).map_err(|_| ());
+        assert_eq!(names(r#"["a:1","b"]"#), Ok(vec!["a:1".into(), "b".into()]));
+        assert_eq!(names("a:1"), Ok(vec!["a:1".into()]));
+        assert_eq!(names(""), Ok(vec![]));
+        assert_eq!(names("[]"), Ok(vec![]));
+        assert!(names("[1]").is_err());
+        assert_eq!(cache_from(&query(&[])).ok(), Some(vec![]));
     }
 }

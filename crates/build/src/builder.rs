@@ -18,6 +18,7 @@ use berth_image::spec::{ContainerConfig, History, ImageConfig};
 
 use crate::args;
 use crate::cache;
+use crate::cache_from::{self, Found, Want};
 use crate::copy::{self, CopyError, CopyOptions};
 use crate::expand::{self, ExpandError};
 use crate::parser::{self, Command, CopyArgs, Dockerfile, Instruction, Located, ParseError, Run};
@@ -85,6 +86,8 @@ pub struct Options {
     pub secrets: BTreeMap<String, PathBuf>,
     /// `--ssh`: agent sockets by id (`default`), for `RUN --mount=type=ssh`.
     pub ssh: BTreeMap<String, PathBuf>,
+    /// `--cache-from`: images (of the local store) whose history serves as a cache.
+    pub cache_from: Vec<String>,
 }
 
 /// An image as the builder sees it: its id and its config.
@@ -226,6 +229,18 @@ pub trait Executor: Sync {
     fn resolve_user(&self, root: &Path, spec: &str) -> std::result::Result<(u32, u32), ExecError>;
     fn cache_get(&self, key: &str) -> Option<Image>;
     fn cache_put(&self, key: &str, image: &Image);
+    /// The image `name` (a reference or an id) if the store has it: never pulled
+    /// (`--cache-from`).
+    fn local_image(&self, name: &str) -> Option<Image>;
+    /// A step restored from a `--cache-from` image: an image of `base`'s layers, plus the
+    /// layer of `source` at index `layer` (whose layers below it are `base`'s), with `config`.
+    fn reuse_layer(
+        &self,
+        base: Option<&Image>,
+        config: ImageConfig,
+        source: &Image,
+        layer: Option<usize>,
+    ) -> std::result::Result<Image, ExecError>;
     /// The build was cancelled (client gone, `/build/cancel`).
     fn cancelled(&self) -> bool;
 }
@@ -298,6 +313,11 @@ pub struct Build<'a, E: Executor> {
     consumed: HashSet<String>,
     /// Set when a stage building beside this one failed: this one stops at its next step.
     abort: Option<&'a AtomicBool>,
+    /// The `--cache-from` images the store has.
+    sources: Arc<Vec<Image>>,
+    /// Those still in play in the stage being built: all at its start, then the one that
+    /// gave the last step (the classic builder's rule), none after a step none had.
+    live: Vec<Image>,
 }
 
 /// Builds `dockerfile` (its text) with `context` as the build context; returns the image of
@@ -336,6 +356,13 @@ pub fn build<E: Executor>(
         results: HashMap::new(),
         consumed: Default::default(),
         abort: None,
+        sources: Arc::new(
+            opts.cache_from
+                .iter()
+                .filter_map(|name| exec.local_image(name))
+                .collect(),
+        ),
+        live: Vec::new(),
     };
     b.global = b.global_scope()?;
     let target = stages::target_index(&b.df, opts.target.as_deref())?;
@@ -416,6 +443,8 @@ impl<'a, E: Executor> Build<'a, E> {
                     results: HashMap::new(),
                     consumed: HashSet::new(),
                     abort: Some(abort),
+                    sources: self.sources.clone(),
+                    live: Vec::new(),
                 };
                 scope.spawn(move || {
                     let out = ordered.slot(slot);
@@ -676,6 +705,7 @@ impl<E: Executor> Build<'_, E> {
         if let Some(img) = &st.image {
             self.out.line(&format!(" ---> {}\n", img.short_id()));
         }
+        self.live = self.sources.to_vec();
         // As Docker's builder: an image without PATH gets the default one.
         let env = st.cc().env.get_or_insert_with(Vec::new);
         if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -787,6 +817,17 @@ impl<E: Executor> Build<'_, E> {
             st.image = Some(img);
             return Ok(());
         }
+        if !self.opts.no_cache && !self.live.is_empty() {
+            let (want, cfg) = self.planned(st, ins, &expanded, &content)?;
+            if let Some(img) = self.cached_in_sources(st, &want, cfg)? {
+                self.exec.cache_put(&key.0, &img);
+                self.out
+                    .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
+                st.config = img.config.clone();
+                st.image = Some(img);
+                return Ok(());
+            }
+        }
         let img = self.execute(st, ins, expanded, &content, side.as_ref())?;
         self.exec.cache_put(&key.0, &img);
         self.out.line(&format!(" ---> {}\n", img.short_id()));
@@ -833,6 +874,17 @@ impl<E: Executor> Build<'_, E> {
             st.image = Some(img);
             return Ok(());
         }
+        if !self.opts.no_cache && !self.live.is_empty() {
+            let want = Want::Exact(format!("/bin/sh -c #(nop)  ARG {text}"));
+            if let Some(img) = self.cached_in_sources(st, &want, st.config.clone())? {
+                self.exec.cache_put(&key.0, &img);
+                self.out
+                    .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
+                st.config = img.config.clone();
+                st.image = Some(img);
+                return Ok(());
+            }
+        }
         let img = self
             .exec
             .commit(st.image.as_ref(), cfg)
@@ -842,6 +894,85 @@ impl<E: Executor> Build<'_, E> {
         st.config = img.config.clone();
         st.image = Some(img);
         Ok(())
+    }
+
+    /// The history entry a step would write and the config it would leave (history aside),
+    /// worked out without doing the step: what a `--cache-from` image is searched for.
+    fn planned(
+        &self,
+        st: &Stage,
+        ins: &Located<Instruction>,
+        expanded: &Instruction,
+        content: &[String],
+    ) -> Result<(Want, ImageConfig)> {
+        let mut cfg = st.config.clone();
+        let want = match expanded {
+            Instruction::Run(run) => {
+                let shell = cfg
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.shell.clone())
+                    .unwrap_or_else(default_shell);
+                Want::Exact(run_created_by(&run_argv(run, &shell), &st.run_args()))
+            }
+            Instruction::Copy(a) | Instruction::Add(a) => Want::Copy {
+                name: expanded.keyword(),
+                digest: content.last().cloned().unwrap_or_default(),
+                dest: self.dest(st, &a.dest),
+            },
+            Instruction::Workdir(w) => {
+                let dir = self.workdir_path(st, w);
+                cfg.config
+                    .get_or_insert_with(ContainerConfig::default)
+                    .working_dir = Some(dir.clone());
+                Want::Exact(format!("/bin/sh -c #(nop) WORKDIR {dir}"))
+            }
+            other => {
+                let text = self.metadata(st, &mut cfg, other.clone(), ins)?;
+                Want::Exact(format!("/bin/sh -c #(nop)  {text}"))
+            }
+        };
+        Ok((want, cfg))
+    }
+
+    /// The step `want` from the `--cache-from` images still in play, on the stage's image:
+    /// that image's layers, the source's layer for the step, `cfg` with the source's history
+    /// entry. A step none has takes every source out of play for the rest of the stage.
+    fn cached_in_sources(
+        &mut self,
+        st: &Stage,
+        want: &Want,
+        mut cfg: ImageConfig,
+    ) -> Result<Option<Image>> {
+        let parent = st.image.as_ref().map(|i| &i.config);
+        let configs: Vec<&ImageConfig> = self.live.iter().map(|i| &i.config).collect();
+        let Some(found) = cache_from::find(&configs, parent, want) else {
+            self.live.clear();
+            return Ok(None);
+        };
+        let (source, img) = match found {
+            Found::Image(i) => (i, self.live[i].clone()),
+            Found::Step {
+                source,
+                entry,
+                layer,
+            } => {
+                cfg.history = parent.map(|p| p.history.clone()).unwrap_or_default();
+                cfg.history.push(entry.clone());
+                cfg.created = entry.created.clone();
+                cfg.rootfs.diff_ids = parent
+                    .map(|p| p.rootfs.diff_ids.clone())
+                    .unwrap_or_default();
+                let img = self
+                    .exec
+                    .reuse_layer(st.image.as_ref(), cfg, &self.live[source], layer)
+                    .map_err(Self::exec_err)?;
+                (source, img)
+            }
+        };
+        let keep = self.live.swap_remove(source);
+        self.live = vec![keep];
+        Ok(Some(img))
     }
 
     fn history(&self, cfg: &mut ImageConfig, created_by: String, empty: bool) {
@@ -1389,13 +1520,18 @@ impl<E: Executor> Build<'_, E> {
     }
 
     /// WORKDIR: sets the directory, making it (in a layer of its own) if the image lacks it.
-    fn workdir(&mut self, st: &mut Stage, mut cfg: ImageConfig, w: &str) -> Result<Image> {
+    /// The directory `WORKDIR w` sets: absolute, cleaned.
+    fn workdir_path(&self, st: &Stage, w: &str) -> String {
         let abs = if w.starts_with('/') {
             w.to_string()
         } else {
             self.dest(st, w)
         };
-        let cleaned = format!("/{}", copy::clean(&abs).display());
+        format!("/{}", copy::clean(&abs).display())
+    }
+
+    fn workdir(&mut self, st: &mut Stage, mut cfg: ImageConfig, w: &str) -> Result<Image> {
+        let cleaned = self.workdir_path(st, w);
         cfg.config
             .get_or_insert_with(ContainerConfig::default)
             .working_dir = Some(cleaned.clone());

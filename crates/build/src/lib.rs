@@ -5,6 +5,7 @@
 pub mod args;
 pub mod builder;
 pub mod cache;
+pub mod cache_from;
 pub mod context;
 pub mod copy;
 pub mod expand;

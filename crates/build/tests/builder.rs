@@ -30,6 +30,8 @@ struct Recorder {
     meet: usize,
     met: Mutex<(usize, usize)>,
     meeting: std::sync::Condvar,
+    /// Steps restored from `--cache-from` images: (source id, layer index).
+    reused: Mutex<Vec<(String, Option<usize>)>>,
 }
 
 impl Recorder {
@@ -41,6 +43,15 @@ impl Recorder {
             empty_tree: dir,
             ..Default::default()
         }
+    }
+
+    /// A made-up layer of the step: its diff id over `salt`.
+    fn layer(config: &mut ImageConfig, salt: &[u8]) {
+        let id = format!("sha256:{}", hex::encode(Sha256::digest(salt)));
+        config
+            .rootfs
+            .diff_ids
+            .push(berth_image::Digest::parse(&id).unwrap());
     }
 
     fn make(&self, config: ImageConfig, salt: &[u8]) -> Image {
@@ -68,7 +79,7 @@ impl Executor for Recorder {
         _out: &dyn Output,
     ) -> Result<Image, ExecError> {
         self.pulled.lock().unwrap().push(name.to_string());
-        let config = ImageConfig {
+        let mut config = ImageConfig {
             architecture: "amd64".into(),
             os: "linux".into(),
             config: Some(ContainerConfig {
@@ -76,8 +87,14 @@ impl Executor for Recorder {
                 cmd: Some(vec!["/bin/sh".into()]),
                 ..Default::default()
             }),
+            history: vec![berth_image::spec::History {
+                created: Some("2024-01-01T00:00:00Z".into()),
+                created_by: Some(format!("ADD {name} in / ")),
+                ..Default::default()
+            }],
             ..Default::default()
         };
+        Self::layer(&mut config, name.as_bytes());
         Ok(self.make(config, name.as_bytes()))
     }
 
@@ -105,7 +122,9 @@ impl Executor for Recorder {
         if let Some(code) = req.argv.last().and_then(|a| self.fail.get(a)) {
             return Ok(Err(*code));
         }
-        Ok(Ok(self.make(req.config, req.argv.join(" ").as_bytes())))
+        let mut config = req.config;
+        Self::layer(&mut config, req.argv.join(" ").as_bytes());
+        Ok(Ok(self.make(config, req.argv.join(" ").as_bytes())))
     }
 
     fn commit(&self, _base: Option<&Image>, config: ImageConfig) -> Result<Image, ExecError> {
@@ -120,6 +139,8 @@ impl Executor for Recorder {
     ) -> Result<Image, ExecError> {
         let mut buf = Vec::new();
         write(&mut buf)?;
+        let mut config = config;
+        Self::layer(&mut config, &buf);
         let img = self.make(config, &buf);
         self.layers.lock().unwrap().push(buf);
         Ok(img)
@@ -156,6 +177,27 @@ impl Executor for Recorder {
 
     fn cancelled(&self) -> bool {
         false
+    }
+
+    fn local_image(&self, name: &str) -> Option<Image> {
+        self.images.lock().unwrap().get(name).cloned()
+    }
+
+    fn reuse_layer(
+        &self,
+        _base: Option<&Image>,
+        mut config: ImageConfig,
+        source: &Image,
+        layer: Option<usize>,
+    ) -> Result<Image, ExecError> {
+        if let Some(i) = layer {
+            config
+                .rootfs
+                .diff_ids
+                .push(source.config.rootfs.diff_ids[i].clone());
+        }
+        self.reused.lock().unwrap().push((source.id.clone(), layer));
+        Ok(self.make(config, b"reused"))
     }
 }
 
@@ -231,8 +273,8 @@ fn steps_are_numbered_and_the_stream_is_the_classic_builders() {
     assert!(runs[0].env.contains(&"A=1".to_string()));
     assert_eq!(cc(&img).cmd, Some(vec!["sh".to_string()]));
     // Every instruction has its history entry; RUN's is not empty.
-    let h = &img.config.history;
-    assert_eq!(h.len(), 3);
+    let h = &img.config.history[1..];
+    assert_eq!(h.len(), 3, "the base's entry and one per instruction");
     assert_eq!(
         h[0].created_by.as_deref(),
         Some("/bin/sh -c #(nop)  ENV A=1")
@@ -439,10 +481,10 @@ fn source_date_epoch_fixes_created_times() {
     let a = a.unwrap();
     assert_eq!(a.config.created.as_deref(), Some("2001-09-09T01:46:40Z"));
     assert!(
-        a.config
-            .history
+        a.config.history[1..]
             .iter()
-            .all(|h| h.created.as_deref() == Some("2001-09-09T01:46:40Z"))
+            .all(|h| h.created.as_deref() == Some("2001-09-09T01:46:40Z")),
+        "every entry the build wrote (the base's is the base's)"
     );
     let layers = exec.layers.lock().unwrap();
     let mut ar = tar::Archive::new(layers[0].as_slice());
@@ -523,4 +565,93 @@ fn a_cmd_from_the_cache_is_kept_by_a_new_entrypoint() {
     );
     assert!(out.contains("Using cache"), "{out}");
     assert_eq!(cc(&r.unwrap()).cmd, Some(vec!["a".to_string()]), "{out}");
+}
+
+#[test]
+fn cache_from_takes_the_steps_an_image_has_and_runs_the_rest() {
+    let ctx = context(&[("f", "file\n")]);
+    let df = "FROM busybox\nARG V=1\nRUN echo a\nENV X=1\nCOPY f /f\nWORKDIR /w\nRUN echo b\nCMD [\"x\"]\n";
+    let first = Recorder::new();
+    let (r, _) = run(&first, &Options::default(), df, &ctx);
+    let built = r.unwrap();
+    assert_eq!(built.config.rootfs.diff_ids.len(), 5, "{:?}", built.config);
+
+    // Another machine: no build cache, only the image (pulled, say).
+    let fresh = || {
+        let e = Recorder::new();
+        e.images
+            .lock()
+            .unwrap()
+            .insert(built.id.clone(), built.clone());
+        e
+    };
+    let opts = Options {
+        cache_from: vec!["missing:tag".into(), built.id.clone()],
+        ..Default::default()
+    };
+    let exec = fresh();
+    let (r, out) = run(&exec, &opts, df, &ctx);
+    let img = r.unwrap();
+    assert_eq!(img.id, built.id, "the last step is the image itself: {out}");
+    assert_eq!(out.matches(" ---> Using cache").count(), 7, "{out}");
+    assert!(exec.runs.lock().unwrap().is_empty(), "nothing ran: {out}");
+    assert!(
+        exec.layers.lock().unwrap().is_empty(),
+        "nothing was copied: {out}"
+    );
+    let reused = exec.reused.lock().unwrap().clone();
+    let layers: Vec<Option<usize>> = reused.iter().map(|r| r.1).collect();
+    // ARG, RUN a, ENV, COPY, WORKDIR (the directory is new: a layer), RUN b; CMD is the
+    // image.
+    assert_eq!(
+        layers,
+        [None, Some(1), None, Some(2), Some(3), Some(4)],
+        "{out}"
+    );
+
+    // A step changed: the steps before it come from the image, it and those after run.
+    let exec = fresh();
+    let changed = df.replace("echo b", "echo c");
+    let (r, out) = run(&exec, &opts, &changed, &ctx);
+    let img = r.unwrap();
+    assert_eq!(out.matches(" ---> Using cache").count(), 5, "{out}");
+    let runs: Vec<String> = exec
+        .runs
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.argv.join(" "))
+        .collect();
+    assert_eq!(runs, ["/bin/sh -c echo c"], "{out}");
+    assert_eq!(
+        img.config.rootfs.diff_ids[..4],
+        built.config.rootfs.diff_ids[..4],
+        "the layers before the change are the image's"
+    );
+    assert_eq!(img.config.history[..6], built.config.history[..6]);
+    assert_eq!(cc(&img).working_dir.as_deref(), Some("/w"));
+    assert_eq!(cc(&img).env, cc(&built).env);
+
+    // A changed file: the COPY and all after it run.
+    let other = context(&[("f", "other\n")]);
+    let exec = fresh();
+    let (r, out) = run(&exec, &opts, df, &other);
+    r.unwrap();
+    assert_eq!(out.matches(" ---> Using cache").count(), 3, "{out}");
+    // The COPY's layer and the one of WORKDIR's new directory.
+    assert_eq!(exec.layers.lock().unwrap().len(), 2, "{out}");
+
+    // Without --cache-from, or with --no-cache, nothing is taken from the image.
+    let exec = fresh();
+    let (r, out) = run(&exec, &Options::default(), df, &ctx);
+    r.unwrap();
+    assert!(!out.contains("Using cache"), "{out}");
+    let exec = fresh();
+    let no_cache = Options {
+        no_cache: true,
+        ..opts.clone()
+    };
+    let (r, out) = run(&exec, &no_cache, df, &ctx);
+    r.unwrap();
+    assert!(!out.contains("Using cache"), "{out}");
 }

@@ -206,6 +206,63 @@ fn the_cache_serves_unchanged_steps_and_reruns_from_a_changed_file() {
     d.ok(&["rmi", "cached:1"]);
 }
 
+/// `--cache-from`: an image whose build cache is gone (saved, removed, loaded back, as on
+/// another machine) serves the steps its history has; a changed file reruns from its COPY.
+#[test]
+fn cache_from_serves_the_steps_of_an_image_without_its_build_cache() {
+    let d = daemon!();
+    let dir = TempDir::new("build-cache-from");
+    write(
+        dir.path(),
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nRUN cat /proc/sys/kernel/random/uuid > /id\nENV X=1\nCOPY a.txt /a.txt\nRUN cat /proc/sys/kernel/random/uuid > /id2\nCMD [\"cat\", \"/id\"]\n",
+            ),
+            ("a.txt", "first\n"),
+        ],
+    );
+    let tag = format!("cachefrom-{}:1", std::process::id());
+    build_ok(&d, dir.path(), &["-t", &tag]);
+    let id = inspect(&d, &tag)["Id"].as_str().unwrap().to_string();
+    let read =
+        |image: &str, file: &str| d.ok(&["run", "--rm", "--network", "none", image, "cat", file]);
+    let (uuid, uuid2) = (read(&tag, "/id"), read(&tag, "/id2"));
+    let saved = dir.join("saved.tar");
+    d.ok(&["save", "-o", saved.to_str().unwrap(), &tag]);
+    d.ok(&["rmi", &tag]);
+    d.ok(&["load", "-i", saved.to_str().unwrap()]);
+    std::fs::remove_file(&saved).unwrap();
+
+    let out = build_ok(&d, dir.path(), &["--cache-from", &tag, "-t", &tag]);
+    assert_eq!(out.matches("Using cache").count(), 5, "{out}");
+    assert!(!out.contains("Running in"), "{out}");
+    assert_eq!(inspect(&d, &tag)["Id"].as_str().unwrap(), id, "{out}");
+
+    write(dir.path(), &[("a.txt", "second\n")]);
+    let changed = format!("{tag}-changed");
+    let out = build_ok(&d, dir.path(), &["--cache-from", &tag, "-t", &changed]);
+    assert_eq!(out.matches("Using cache").count(), 2, "{out}");
+    assert_eq!(
+        read(&changed, "/id"),
+        uuid,
+        "the RUN before the COPY came from the image"
+    );
+    assert_ne!(
+        read(&changed, "/id2"),
+        uuid2,
+        "the RUN after the COPY ran again"
+    );
+    assert_eq!(read(&changed, "/a.txt"), "second\n");
+    // An image that is not there is skipped, as dockerd skips it.
+    build_ok(
+        &d,
+        dir.path(),
+        &["--cache-from", "no-such-image:404", "-t", &changed],
+    );
+    d.ok(&["rmi", &tag, &changed]);
+}
+
 /// A failing RUN: Docker's message, exit status 1, and no container left.
 #[test]
 fn a_failing_run_says_so_in_dockers_words_and_leaves_nothing() {

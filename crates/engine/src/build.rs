@@ -529,6 +529,41 @@ impl Executor for EngineExecutor {
     fn cancelled(&self) -> bool {
         self.cancel.is_set()
     }
+
+    fn local_image(&self, name: &str) -> Option<Image> {
+        match self.engine.images.resolve(name) {
+            Ok(id) => self.image_of(&id).ok(),
+            Err(e) => {
+                // As dockerd: a cache source that is not there is skipped, not an error.
+                tracing::warn!(image = name, error = %e, "--cache-from image not found: skipped");
+                None
+            }
+        }
+    }
+
+    fn reuse_layer(
+        &self,
+        base: Option<&Image>,
+        config: berth_image::spec::ImageConfig,
+        source: &Image,
+        layer: Option<usize>,
+    ) -> std::result::Result<Image, ExecError> {
+        let parent = base.map(Self::digest).transpose()?;
+        let source = Self::digest(source)?;
+        let built = match layer {
+            Some(index) => BuiltLayer::Of {
+                image: &source,
+                index,
+            },
+            None => BuiltLayer::None,
+        };
+        let id = self
+            .engine
+            .images
+            .register_step(parent.as_ref(), config, built)
+            .map_err(image_err)?;
+        self.image_of(&id)
+    }
 }
 
 /// Removes a directory tree when dropped (the unpacked context).

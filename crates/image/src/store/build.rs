@@ -42,6 +42,9 @@ pub enum BuiltLayer<'a> {
     Container(&'a str, StepFilter<'a>),
     /// A tar written by the closure (COPY, ADD).
     Tar(&'a mut dyn FnMut(&mut dyn Write) -> Result<()>),
+    /// The layer at `index` of image `image`, whose layers below it are the parent's (a step
+    /// restored from a `--cache-from` image).
+    Of { image: &'a Digest, index: usize },
 }
 
 impl ImageStore {
@@ -76,6 +79,23 @@ impl ImageStore {
                 })?)
             }
             BuiltLayer::Tar(write) => Some(self.layer_from_tar(layers.last(), write)?),
+            BuiltLayer::Of { image, index } => {
+                let theirs = self.layers_of(image)?;
+                let below = theirs.get(..index).unwrap_or(&[]);
+                let same_base = below.len() == layers.len()
+                    && below
+                        .iter()
+                        .zip(&layers)
+                        .all(|(a, b)| a.chain_id == b.chain_id);
+                match theirs.get(index) {
+                    Some(l) if same_base => Some(l.clone()),
+                    _ => {
+                        return Err(ImageError::Invalid(format!(
+                            "layer {index} of image {image} does not sit on the layers of the step's parent"
+                        )));
+                    }
+                }
+            }
         };
         if let Some(l) = new {
             config.rootfs.diff_ids.push(l.diff_id.clone());
