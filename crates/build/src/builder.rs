@@ -702,9 +702,9 @@ impl<E: Executor> Build<'_, E> {
             args: BTreeMap::new(),
             cmd_set: false,
         };
-        if let Some(img) = &st.image {
-            self.out.line(&format!(" ---> {}\n", img.short_id()));
-        }
+        // ` ---> ` and the base's id; `FROM scratch` has none (dockerd prints the arrow alone).
+        let base_id = st.image.as_ref().map(Image::short_id).unwrap_or("");
+        self.out.line(&format!(" ---> {base_id}\n"));
         self.live = self.sources.to_vec();
         // As Docker's builder: an image without PATH gets the default one.
         let env = st.cc().env.get_or_insert_with(Vec::new);
@@ -885,6 +885,7 @@ impl<E: Executor> Build<'_, E> {
                 return Ok(());
             }
         }
+        self.intermediate_container();
         let img = self
             .exec
             .commit(st.image.as_ref(), cfg)
@@ -973,6 +974,24 @@ impl<E: Executor> Build<'_, E> {
         let keep = self.live.swap_remove(source);
         self.live = vec![keep];
         Ok(Some(img))
+    }
+
+    /// The lines of the container dockerd's classic builder makes and removes for a step
+    /// that changes only the config (berth makes none: the config is written directly), so
+    /// the stream is the one clients and people know.
+    fn intermediate_container(&self) {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(self.step.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        h.update(t.as_nanos().to_le_bytes());
+        let id = hex::encode(&h.finalize()[..6]);
+        self.out.line(&format!(
+            " ---> Running in {id}\nRemoving intermediate container {id}\n"
+        ));
     }
 
     fn history(&self, cfg: &mut ImageConfig, created_by: String, empty: bool) {
@@ -1170,6 +1189,12 @@ impl<E: Executor> Build<'_, E> {
     ) -> Result<Image> {
         let mut cfg = st.config.clone();
         let nop = |s: String| format!("/bin/sh -c #(nop)  {s}");
+        if !matches!(
+            expanded,
+            Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_)
+        ) {
+            self.intermediate_container();
+        }
         match expanded {
             Instruction::Run(run) => return self.run(st, cfg, &run),
             Instruction::Copy(a) => return self.copy(st, cfg, &a, "COPY", content, side),

@@ -264,6 +264,23 @@ fn steps_are_numbered_and_the_stream_is_the_classic_builders() {
         "{out}"
     );
     assert!(out.contains("Step 4/4 : CMD [\"sh\"]\n"), "{out}");
+    // A config-only step has the lines of the container dockerd makes for it, one id in both.
+    let env_step: Vec<&str> = out
+        .split("Step 2/4 : ENV A=1\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take(3)
+        .collect();
+    let id = env_step[0].strip_prefix(" ---> Running in ").unwrap();
+    assert_eq!(id.len(), 12, "{out}");
+    assert_eq!(env_step[1], format!("Removing intermediate container {id}"));
+    assert!(env_step[2].starts_with(" ---> "), "{out}");
+    let (_, scratch) = run(&exec, &Options::default(), "FROM scratch\nENV A=1\n", &ctx);
+    assert!(
+        scratch.starts_with("Step 1/2 : FROM scratch\n ---> \nStep 2/2"),
+        "{scratch}"
+    );
     assert!(
         out.ends_with(&format!(" ---> {}\n", img.short_id())),
         "{out}"
