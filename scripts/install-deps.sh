@@ -8,7 +8,8 @@ pkgs=(busybox-static libseccomp-dev pkg-config gcc libc6-dev ca-certificates cur
 if [ "${1:-}" = "test" ]; then
   # docker.io and containerd: the runtime is tested as a drop-in under the real engines.
   # docker-compose (1.29, Python) and docker-py drive builds and containers as users do.
-  pkgs+=(iproute2 nftables docker-registry skopeo apache2-utils procps util-linux docker.io containerd docker-compose)
+  # git and python3: remote build contexts (a repository and a file server on loopback).
+  pkgs+=(git python3 iproute2 nftables docker-registry skopeo apache2-utils procps util-linux docker.io containerd docker-compose)
 fi
 
 missing=()

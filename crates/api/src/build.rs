@@ -45,11 +45,6 @@ pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
             "BuildKit is not supported by berth's daemon: build with the classic builder (DOCKER_BUILDKIT=0)",
         ));
     }
-    if let Some(r) = q.get("remote").filter(|r| !r.is_empty()) {
-        return Err(bad_request(format!(
-            "remote build contexts are not supported yet ({r}): send the context as the request body"
-        )));
-    }
     let build_args = json_map(q, "buildargs")?;
     let labels = json_map(q, "labels")?
         .into_iter()
@@ -113,6 +108,10 @@ pub(crate) fn request(q: &Query) -> Result<BuildRequest, Resp> {
             .filter(|b| !b.is_empty())
             .map(str::to_string),
         auths: Default::default(),
+        remote: q
+            .get("remote")
+            .filter(|r| !r.is_empty())
+            .map(str::to_string),
         secrets_dir: q
             .get("berth-secrets")
             .filter(|d| !d.is_empty() && !d.contains('/') && d.starts_with(".berth-secrets-"))

@@ -263,6 +263,162 @@ fn cache_from_serves_the_steps_of_an_image_without_its_build_cache() {
     d.ok(&["rmi", &tag, &changed]);
 }
 
+/// A file server on loopback for a test (`python3 -m http.server`), ended by its pid.
+struct FileServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl FileServer {
+    fn start(dir: &Path) -> FileServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "0",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        FileServer { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=berth-test",
+            "-c",
+            "user.email=test@berth.invalid",
+        ])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success(), "git {args:?}");
+}
+
+/// Remote contexts the daemon fetches: a tar and a Dockerfile over http, a git repository's
+/// branch and subdirectory (served by dumb http on loopback).
+#[test]
+fn remote_contexts_are_fetched_by_the_daemon() {
+    let d = daemon!();
+    let dir = TempDir::new("build-remote");
+    let srv = dir.join("srv");
+    let src = dir.join("src");
+    write(
+        &src,
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY f /f\n"),
+            ("f", "from the tar\n"),
+        ],
+    );
+    std::fs::create_dir_all(&srv).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(srv.join("ctx.tar.gz"))
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    write(
+        &srv,
+        &[("Dockerfile.txt", "FROM busybox\nENV FROM_URL=yes\n")],
+    );
+    let work = dir.join("work");
+    write(
+        &work,
+        &[
+            ("sub/Dockerfile", "FROM busybox\nCOPY g /g\n"),
+            ("sub/g", "from git\n"),
+            ("README", "root of the repository\n"),
+        ],
+    );
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "context"]);
+    git(&work, &["branch", "other"]);
+    let st = std::process::Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(&work)
+        .arg(srv.join("repo.git"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    git(&srv.join("repo.git"), &["update-server-info"]);
+    let server = FileServer::start(&srv);
+    let tag = format!("remote-{}", std::process::id());
+    let read = |image: &str, what: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none", image];
+        args.extend_from_slice(what);
+        d.ok(&args)
+    };
+
+    let ok = |context: &str, t: &str| {
+        let o = d.run(&["build", "--network", "none", "-t", t, context]);
+        assert_eq!(o.code, 0, "build of {context}:\n{}\n{}", o.stdout, o.stderr);
+    };
+    ok(&server.url("ctx.tar.gz"), &format!("{tag}:tar"));
+    assert_eq!(
+        read(&format!("{tag}:tar"), &["cat", "/f"]),
+        "from the tar\n"
+    );
+    ok(&server.url("Dockerfile.txt"), &format!("{tag}:text"));
+    let env = read(&format!("{tag}:text"), &["env"]);
+    assert!(env.contains("FROM_URL=yes"), "{env}");
+    ok(&server.url("repo.git#other:sub"), &format!("{tag}:git"));
+    assert_eq!(read(&format!("{tag}:git"), &["cat", "/g"]), "from git\n");
+    // What is missing is a failed build, not a daemon in trouble.
+    let o = d.run(&["build", "--network", "none", &server.url("nothing.tar")]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    let o = d.run(&[
+        "build",
+        "--network",
+        "none",
+        &server.url("repo.git#main:nowhere"),
+    ]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    d.ok(&[
+        "rmi",
+        &format!("{tag}:tar"),
+        &format!("{tag}:text"),
+        &format!("{tag}:git"),
+    ]);
+}
+
 /// A failing RUN: Docker's message, exit status 1, and no container left.
 #[test]
 fn a_failing_run_says_so_in_dockers_words_and_leaves_nothing() {

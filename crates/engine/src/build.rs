@@ -42,6 +42,9 @@ pub struct BuildRequest {
     pub secrets_dir: Option<String>,
     /// `X-Registry-Config`: credentials by registry host, for the images FROM names.
     pub auths: HashMap<String, berth_registry::AuthConfig>,
+    /// `remote`: a git repository, a tar or a Dockerfile the daemon fetches as the context
+    /// (the request's body is then not read).
+    pub remote: Option<String>,
 }
 
 /// A build that has started: its JSON lines, ending with the outcome, and its cancel.
@@ -744,8 +747,20 @@ fn run_build(
     let secrets = dir.join("secrets");
     std::fs::create_dir_all(&secrets).map_err(|e| fail(&e))?;
     let divert = req.secrets_dir.as_deref().map(|p| (p, secrets.as_path()));
-    berth_build::context::unpack(ChannelReader::new(body), &ctx, &keep, divert)
-        .map_err(|e| fail(&e))?;
+    match &req.remote {
+        Some(remote) => {
+            drop(body);
+            let tar =
+                crate::remote_context::fetch(&handle, remote, &name, dir).map_err(|m| (1, m))?;
+            let f = std::fs::File::open(&tar).map_err(|e| fail(&e))?;
+            berth_build::context::unpack(f, &ctx, &keep, None).map_err(|e| fail(&e))?;
+            let _ = std::fs::remove_file(&tar);
+        }
+        None => {
+            berth_build::context::unpack(ChannelReader::new(body), &ctx, &keep, divert)
+                .map_err(|e| fail(&e))?;
+        }
+    }
     let text = read_dockerfile(&ctx, &name).map_err(|m| (1, m))?;
     let exec = EngineExecutor {
         engine: engine.clone(),

@@ -24,6 +24,7 @@ mod monitor;
 mod netfiles;
 mod network;
 mod registry;
+mod remote_context;
 mod restore;
 mod spec;
 mod stats;

@@ -94,8 +94,10 @@ pub struct BuildArgs {
     /// SSH agent socket to expose to the build (default|ID[=SOCKET]; default: $SSH_AUTH_SOCK)
     #[arg(long, value_name = "default|ID[=SOCKET]")]
     pub ssh: Vec<String>,
-    /// Build context: a directory, or "-" for a tar (or a Dockerfile) on stdin
-    #[arg(value_name = "PATH")]
+    /// Build context: a directory, "-" for a tar (or a Dockerfile) on stdin, or a URL the
+    /// daemon fetches: a git repository (git://…, git@…, github.com/…, https://….git, each
+    /// with #ref:subdir), a tar or a Dockerfile over http(s)
+    #[arg(value_name = "PATH|URL|-")]
     pub context: String,
 }
 
@@ -272,6 +274,14 @@ fn read_ignore(dir: &Path, dockerfile: Option<&Path>) -> anyhow::Result<Matcher>
     Matcher::parse("").map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// A context the daemon fetches (docker's CLI clones git repositories itself; berth leaves
+/// every remote to the daemon, which fetches it the same way for every client).
+fn is_remote(context: &str) -> bool {
+    ["http://", "https://", "git://", "git@", "github.com/"]
+        .iter()
+        .any(|p| context.starts_with(p))
+}
+
 fn context(a: &BuildArgs) -> anyhow::Result<Context> {
     let secrets = if a.secret.is_empty() {
         None
@@ -434,7 +444,20 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
         .into_iter()
         .map(|(k, v)| (k, v.unwrap_or_default()))
         .collect();
-    let c = context(&a)?;
+    let remote = is_remote(&a.context).then(|| a.context.clone());
+    if remote.is_some() && !a.secret.is_empty() {
+        return Err(StatusError::new(1, "--secret needs a context directory (not a URL)").into());
+    }
+    let c = match &remote {
+        Some(_) => Context {
+            dir: None,
+            dockerfile: a.file.clone().unwrap_or_else(|| "Dockerfile".into()),
+            extra: None,
+            ignore: Matcher::parse("").map_err(|e| anyhow::anyhow!("{e}"))?,
+            secrets: None,
+        },
+        None => context(&a)?,
+    };
     let ssh = a
         .ssh
         .iter()
@@ -471,6 +494,9 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
     if !a.cache_from.is_empty() {
         req = req.query("cachefrom", serde_json::to_string(&a.cache_from)?);
     }
+    if let Some(r) = &remote {
+        req = req.query("remote", r);
+    }
     for (k, v) in [
         ("shmsize", size("--shm-size", &a.shm_size)?),
         ("memory", size("--memory", &a.memory)?),
@@ -486,7 +512,9 @@ pub fn build(ctx: &Ctx, a: BuildArgs) -> anyhow::Result<i32> {
     // The tar is written by a thread into a pipe the request reads, so a large context
     // streams; the whole body is sent before the answer is read.
     let (reader, writer) = io::pipe()?;
-    let (body, writer_thread): (Box<dyn Read>, _) = if c.dir.is_none() {
+    let (body, writer_thread): (Box<dyn Read>, _) = if remote.is_some() {
+        (Box::new(io::empty()), None)
+    } else if c.dir.is_none() {
         (Box::new(io::stdin()), None)
     } else {
         let h = std::thread::spawn(move || write_context(&c, writer));
