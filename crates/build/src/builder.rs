@@ -811,20 +811,14 @@ impl<E: Executor> Build<'_, E> {
         if !self.opts.no_cache
             && let Some(img) = self.exec.cache_get(&key.0)
         {
-            self.out
-                .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
-            st.config = img.config.clone();
-            st.image = Some(img);
+            Self::use_cached(self.out, st, img);
             return Ok(());
         }
         if !self.opts.no_cache && !self.live.is_empty() {
             let (want, cfg) = self.planned(st, ins, &expanded, &content)?;
             if let Some(img) = self.cached_in_sources(st, &want, cfg)? {
                 self.exec.cache_put(&key.0, &img);
-                self.out
-                    .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
-                st.config = img.config.clone();
-                st.image = Some(img);
+                Self::use_cached(self.out, st, img);
                 return Ok(());
             }
         }
@@ -834,6 +828,13 @@ impl<E: Executor> Build<'_, E> {
         st.config = img.config.clone();
         st.image = Some(img);
         Ok(())
+    }
+
+    /// A step the cache had: the stage goes on from its image.
+    fn use_cached(out: &dyn Output, st: &mut Stage, img: Image) {
+        out.line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
+        st.config = img.config.clone();
+        st.image = Some(img);
     }
 
     /// ARG: declares names in the stage, with the build arg, the global value or the default.
@@ -869,19 +870,14 @@ impl<E: Executor> Build<'_, E> {
         if !self.opts.no_cache
             && let Some(img) = self.exec.cache_get(&key.0)
         {
-            self.out
-                .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
-            st.image = Some(img);
+            Self::use_cached(self.out, st, img);
             return Ok(());
         }
         if !self.opts.no_cache && !self.live.is_empty() {
             let want = Want::Exact(format!("/bin/sh -c #(nop)  ARG {text}"));
             if let Some(img) = self.cached_in_sources(st, &want, st.config.clone())? {
                 self.exec.cache_put(&key.0, &img);
-                self.out
-                    .line(&format!(" ---> Using cache\n ---> {}\n", img.short_id()));
-                st.config = img.config.clone();
-                st.image = Some(img);
+                Self::use_cached(self.out, st, img);
                 return Ok(());
             }
         }

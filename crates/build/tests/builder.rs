@@ -672,3 +672,36 @@ fn cache_from_takes_the_steps_an_image_has_and_runs_the_rest() {
     r.unwrap();
     assert!(!out.contains("Using cache"), "{out}");
 }
+
+#[test]
+fn a_cached_arg_stays_in_the_history_of_the_steps_after_it() {
+    let exec = Recorder::new();
+    let ctx = context(&[]);
+    run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nARG V=1\nENV A=1\n",
+        &ctx,
+    )
+    .0
+    .unwrap();
+    let (r, out) = run(
+        &exec,
+        &Options::default(),
+        "FROM busybox\nARG V=1\nENV A=2\n",
+        &ctx,
+    );
+    let img = r.unwrap();
+    assert_eq!(out.matches("Using cache").count(), 1, "{out}");
+    let by: Vec<&str> = img
+        .config
+        .history
+        .iter()
+        .filter_map(|h| h.created_by.as_deref())
+        .collect();
+    assert_eq!(
+        by[1..],
+        ["/bin/sh -c #(nop)  ARG V=1", "/bin/sh -c #(nop)  ENV A=2"],
+        "{out}"
+    );
+}
