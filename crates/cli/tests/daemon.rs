@@ -1111,3 +1111,19 @@ fn removal_is_done_for_users_at_once_and_on_disk_soon_after() {
     });
     assert!(!c.trim().is_empty());
 }
+
+/// The docker CLI decides 126 and 127 from the daemon's words: berth's must be runc's.
+#[test]
+fn the_docker_cli_exits_127_and_126_as_with_dockerd() {
+    need_docker!();
+    let d = berth!();
+    for (cmd, code) in [
+        ("/no/such", 127),
+        ("no-such-program", 127),
+        ("/etc/passwd", 126),
+        ("/etc", 126),
+    ] {
+        let (got, _, err) = docker(&d, &["run", "--rm", "--network", "none", "busybox", cmd]);
+        assert_eq!(got, code, "{cmd}: {err}");
+    }
+}

@@ -159,6 +159,8 @@ fn run_output_exit_codes_and_options() {
         o.stderr
     );
     d.code(&busybox_run(&["--rm", "busybox", "/etc"]), 126);
+    d.code(&busybox_run(&["--rm", "busybox", "/no/such"]), 127);
+    d.code(&busybox_run(&["--rm", "busybox", "/etc/passwd"]), 126);
     let o = d.code(
         &busybox_run(&["--rm", "--pull", "never", "no-such-image"]),
         125,

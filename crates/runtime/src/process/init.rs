@@ -487,13 +487,14 @@ fn resolve_executable(p: &berth_spec::Process) -> Result<CString> {
     };
     if arg0.contains('/') {
         let path = PathBuf::from(arg0);
+        // In runc's words, which the docker CLI reads for 127 and 126.
         return check(&path).ok_or_else(|| {
             let why = match std::fs::metadata(&path) {
-                Err(e) => e.to_string(),
+                Err(e) => format!("stat {arg0}: {}", go_error_text(&e)),
                 Ok(m) if m.is_dir() => "is a directory".into(),
                 Ok(_) => "permission denied".into(),
             };
-            Error::Other(format!("exec {arg0:?}: {why}"))
+            Error::Other(format!("exec: {arg0:?}: {why}"))
         });
     }
     let path_env = p
@@ -507,13 +508,51 @@ fn resolve_executable(p: &berth_spec::Process) -> Result<CString> {
         }
     }
     Err(Error::Other(format!(
-        "exec {arg0:?}: executable file not found in $PATH"
+        "exec: {arg0:?}: executable file not found in $PATH"
     )))
+}
+
+/// An OS error as Go prints it (`no such file or directory`): the C library's text without
+/// Rust's ` (os error N)`, lowercase first.
+fn go_error_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) => &text[..i],
+        None => &text[..],
+    };
+    let mut c = text.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_executable_is_said_in_runcs_words() {
+        let p = |arg: &str| berth_spec::Process {
+            args: vec![arg.to_string()],
+            env: vec!["PATH=/nonexistent-berth-dir".into()],
+            ..Default::default()
+        };
+        let msg = |arg: &str| resolve_executable(&p(arg)).unwrap_err().to_string();
+        assert_eq!(
+            msg("/no/such"),
+            "exec: \"/no/such\": stat /no/such: no such file or directory"
+        );
+        assert_eq!(
+            msg("nope"),
+            "exec: \"nope\": executable file not found in $PATH"
+        );
+        assert_eq!(msg("/"), "exec: \"/\": is a directory");
+        assert_eq!(
+            msg("/proc/self/status"),
+            "exec: \"/proc/self/status\": permission denied"
+        );
+    }
 
     /// Forks: run it in a process of its own (nextest).
     #[test]
