@@ -24,7 +24,7 @@ fn int(q: &Query, k: &str) -> Result<Option<i64>, Resp> {
 }
 
 /// `X-Registry-Config`: credentials by registry.
-fn registry_config<B>(
+pub(crate) fn registry_config<B>(
     req: &Request<B>,
 ) -> Result<std::collections::HashMap<String, berth_engine::AuthConfig>, Resp> {
     match req

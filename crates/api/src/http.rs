@@ -97,7 +97,11 @@ pub struct Query {
 
 impl Query {
     pub fn of(req: &Request<Incoming>) -> Query {
-        let q = req.uri().query().unwrap_or("");
+        Query::parse(req.uri().query().unwrap_or(""))
+    }
+
+    /// A raw query string (what follows the `?`).
+    pub fn parse(q: &str) -> Query {
         let multi: Vec<(String, String)> =
             form_urlencoded::parse(q.as_bytes()).into_owned().collect();
         Query {
@@ -183,11 +187,15 @@ pub async fn body_bytes(req: Request<Incoming>, limit: usize) -> Result<Bytes, R
 
 /// The body as JSON; an empty body is the type's default.
 pub async fn body_json<T: DeserializeOwned + Default>(req: Request<Incoming>) -> Result<T, Resp> {
-    let b = body_bytes(req, 16 << 20).await?;
+    json_of(&body_bytes(req, 16 << 20).await?)
+}
+
+/// A request body's bytes as JSON; only white space is the type's default.
+pub fn json_of<T: DeserializeOwned + Default>(b: &[u8]) -> Result<T, Resp> {
     if b.iter().all(|c| c.is_ascii_whitespace()) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&b).map_err(|e| bad_request(format!("invalid JSON: {e}")))
+    serde_json::from_slice(b).map_err(|e| bad_request(format!("invalid JSON: {e}")))
 }
 
 /// The body as a stream of chunks (tars of load, import, cp).

@@ -28,6 +28,69 @@ use tokio::net::UnixListener;
 
 pub use http::{API_VERSION, MIN_API_VERSION};
 
+/// The parsers of a request's outside input, reachable without an engine, for the fuzz
+/// targets in `fuzz/` (not an interface: nothing else uses it).
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::collections::HashMap;
+
+    use serde::de::DeserializeOwned;
+
+    pub use crate::http::Query;
+
+    /// A request target as raw bytes from the socket, parsed as hyper parses it, then split
+    /// and percent-decoded by the router: `None` when hyper refuses it, else the segments
+    /// after the version or the status the router answers.
+    pub fn route_target(target: &[u8]) -> Option<Result<Vec<String>, u16>> {
+        let uri = hyper::Uri::try_from(target).ok()?;
+        Some(route_path(uri.path()))
+    }
+
+    /// The router's segments of a path, or the status of its refusal.
+    pub fn route_path(path: &str) -> Result<Vec<String>, u16> {
+        crate::routes::segments(path).map_err(|r| r.status().as_u16())
+    }
+
+    /// `filters` of a query, or the status of its refusal.
+    pub fn filters(q: &Query) -> Result<HashMap<String, Vec<String>>, u16> {
+        q.filters().map_err(|r| r.status().as_u16())
+    }
+
+    /// An integer parameter, or the status of its refusal.
+    pub fn int(q: &Query, k: &str) -> Result<Option<i64>, u16> {
+        q.int(k).map_err(|r| r.status().as_u16())
+    }
+
+    /// What `POST /build`'s query asks for: `Ok` when the router would build.
+    pub fn build_request(q: &Query) -> Result<(), u16> {
+        crate::build::request(q)
+            .map(drop)
+            .map_err(|r| r.status().as_u16())
+    }
+
+    /// A body as the router reads it into `T`, or the status of its refusal.
+    pub fn body<T: DeserializeOwned + Default>(b: &[u8]) -> Result<T, u16> {
+        crate::http::json_of(b).map_err(|r| r.status().as_u16())
+    }
+
+    /// `X-Registry-Auth` and `X-Registry-Config` headers as the router reads them: `None`
+    /// when the value cannot be a header at all.
+    pub fn registry_headers(value: &[u8]) -> Option<(Result<bool, u16>, Result<usize, u16>)> {
+        let req = hyper::Request::builder()
+            .header("X-Registry-Auth", value)
+            .header("X-Registry-Config", value)
+            .body(())
+            .ok()?;
+        let auth = crate::pull::registry_auth(&req)
+            .map(|a| a.is_some())
+            .map_err(|r| r.status().as_u16());
+        let config = crate::build::registry_config(&req)
+            .map(|m| m.len())
+            .map_err(|r| r.status().as_u16());
+        Some((auth, config))
+    }
+}
+
 /// The socket of the connection a request came on, for handlers that must notice the client
 /// going away while they send nothing (a build's long step). Valid only while the request is
 /// being handled: a handler that keeps it longer dups it first.

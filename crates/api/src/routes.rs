@@ -21,7 +21,7 @@ use crate::http::{self, Query, Resp};
 /// Splits `/v1.45/containers/x/json` into the path segments after the version, each
 /// percent-decoded. A segment that is not UTF-8 once decoded is a 400, and so is a version
 /// outside the supported range, in Docker's words.
-fn segments(path: &str) -> Result<Vec<String>, Resp> {
+pub(crate) fn segments(path: &str) -> Result<Vec<String>, Resp> {
     let mut segs = path
         .split('/')
         .filter(|s| !s.is_empty())

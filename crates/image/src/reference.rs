@@ -168,10 +168,17 @@ impl Reference {
     }
 
     /// The repository in Docker's short form (`busybox`, `me/app`, `quay.io/x/y`).
+    /// Docker Hub's domain is left out only where the short form reads back the same: not
+    /// before a first component that would be taken for a registry (`a.b/c`, `localhost/x`),
+    /// and `library/` not before a name that would be taken for an image id.
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
+            let first = self.path.split('/').next().unwrap_or("");
             match self.path.strip_prefix("library/") {
-                Some(p) if !p.contains('/') => p.to_string(),
+                Some(p) if !p.contains('/') && Digest::from_hex(p).is_none() => p.to_string(),
+                _ if first.contains('.') || first == "localhost" => {
+                    format!("{DEFAULT_DOMAIN}/{}", self.path)
+                }
                 _ => self.path.clone(),
             }
         } else {
@@ -394,5 +401,36 @@ mod tests {
             Err(ReferenceError::Hex(_))
         ));
         assert!(Reference::parse(&format!("a:{}", "t".repeat(129))).is_err());
+    }
+
+    /// Found by fuzzing (`image_reference`): the short form of a Docker Hub repository
+    /// whose first component has a dot (`docker.io/a.b/c`) was `a.b/c`, which reads as the
+    /// repository `c` of the registry `a.b`; and `docker.io/library/<64 hex>` became a bare
+    /// hex string, which is refused as an image id.
+    #[test]
+    fn familiar_forms_read_back_the_same() {
+        let hex = "0".repeat(64);
+        for s in [
+            "docker.io/a.b/c",
+            "docker.io/localhost/x",
+            "docker.io/library/a.b",
+            &format!("docker.io/library/{hex}"),
+            "busybox",
+            "me/app:1",
+        ] {
+            let r = Reference::parse(s).unwrap();
+            let short = r.familiar();
+            assert_eq!(Reference::parse(&short).unwrap(), r, "{s} -> {short}");
+        }
+        assert_eq!(
+            Reference::parse("docker.io/a.b/c").unwrap().familiar(),
+            "docker.io/a.b/c"
+        );
+        assert_eq!(
+            Reference::parse("docker.io/library/a.b")
+                .unwrap()
+                .familiar(),
+            "a.b"
+        );
     }
 }

@@ -228,6 +228,169 @@ fn parse_link(m: &[u8]) -> Option<LinkInfo> {
     Some(link)
 }
 
+/// The netlink messages in one datagram `buf` (header, then payload, each padded to 4).
+fn messages(buf: &[u8]) -> impl Iterator<Item = io::Result<(u16, u16, u32, &[u8])>> {
+    let mut off = 0;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || off + NLMSG_HDRLEN > buf.len() {
+            return None;
+        }
+        let h = &buf[off..];
+        let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let ty = u16::from_ne_bytes([h[4], h[5]]);
+        let flags = u16::from_ne_bytes([h[6], h[7]]);
+        let seq = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
+        if len < NLMSG_HDRLEN || len > h.len() {
+            failed = true;
+            return Some(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "truncated netlink message",
+            )));
+        }
+        off += (len + 3) & !3;
+        Some(Ok((ty, flags, seq, &h[..len])))
+    })
+}
+
+/// The errno of an `NLMSG_ERROR` message (0 is an ACK).
+fn error_code(m: &[u8]) -> i32 {
+    m.get(16..20)
+        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+/// An `NLMSG_ERROR` code as a result; codes the kernel never sends are invalid data.
+fn error_result(code: i32) -> io::Result<()> {
+    match code {
+        0 => Ok(()),
+        c if c < 0 && c > -4096 => Err(io::Error::from_raw_os_error(-c)),
+        c => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("netlink error code {c}"),
+        )),
+    }
+}
+
+/// The answer to request `seq` in one datagram of replies, if it is there.
+fn ack(buf: &[u8], seq: u32) -> Option<io::Result<()>> {
+    for m in messages(buf) {
+        match m {
+            Err(e) => return Some(Err(e)),
+            Ok((NLMSG_ERROR, _, mseq, m)) if mseq == seq => {
+                return Some(error_result(error_code(m)));
+            }
+            Ok(_) => {}
+        }
+    }
+    None
+}
+
+/// Adds the payloads of dump `seq`'s messages in one datagram to `out`; true when the dump
+/// is complete.
+fn dump_replies(buf: &[u8], seq: u32, out: &mut Vec<Vec<u8>>) -> io::Result<bool> {
+    for m in messages(buf) {
+        let (ty, flags, mseq, m) = m?;
+        if mseq != seq {
+            continue;
+        }
+        match ty {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                error_result(error_code(m))?;
+                return Ok(true);
+            }
+            _ => out.push(m[NLMSG_HDRLEN..].to_vec()),
+        }
+        if flags & NLM_F_MULTI == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Reads an `ifaddrmsg` of an IPv4 address: (link index, address, prefix length).
+fn parse_addr(msg: &[u8]) -> Option<(u32, Ipv4Addr, u8)> {
+    if msg.len() < 8 || msg[0] != libc::AF_INET as u8 {
+        return None;
+    }
+    let prefix = msg[1];
+    let index = u32::from_ne_bytes([msg[4], msg[5], msg[6], msg[7]]);
+    let mut addr = None;
+    for (ty, p) in attrs(&msg[8..]) {
+        match ty {
+            IFA_LOCAL => addr = ipv4_of(p),
+            IFA_ADDRESS if addr.is_none() => addr = ipv4_of(p),
+            _ => {}
+        }
+    }
+    addr.map(|a| (index, a, prefix))
+}
+
+/// Reads an `rtmsg`: an IPv4 unicast route outside the `local` table.
+fn parse_route(msg: &[u8]) -> Option<RouteInfo> {
+    if msg.len() < 12 || msg[0] != libc::AF_INET as u8 {
+        return None;
+    }
+    let dst_len = msg[1];
+    let mut table = msg[4] as u32;
+    let rtype = msg[7];
+    let mut r = RouteInfo {
+        dst: Ipv4Addr::UNSPECIFIED,
+        dst_len,
+        oif: None,
+        gateway: None,
+        table,
+    };
+    for (ty, p) in attrs(&msg[12..]) {
+        match ty {
+            RTA_DST => r.dst = ipv4_of(p).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            RTA_OIF => r.oif = u32_of(p),
+            RTA_GATEWAY => r.gateway = ipv4_of(p),
+            RTA_TABLE => table = u32_of(p).unwrap_or(table),
+            _ => {}
+        }
+    }
+    r.table = table;
+    if table == RT_TABLE_LOCAL as u32 || rtype != RTN_UNICAST {
+        return None;
+    }
+    Some(r)
+}
+
+/// The reply parsers, for the fuzz target in `fuzz/` (not an interface).
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::io;
+    use std::net::Ipv4Addr;
+
+    use super::{LinkInfo, RouteInfo};
+
+    /// One datagram of replies to dump `seq`: the payloads, and whether the dump is done.
+    pub fn dump_replies(buf: &[u8], seq: u32) -> io::Result<(Vec<Vec<u8>>, bool)> {
+        let mut out = Vec::new();
+        let done = super::dump_replies(buf, seq, &mut out)?;
+        Ok((out, done))
+    }
+
+    /// The answer to request `seq` in one datagram, if there.
+    pub fn ack(buf: &[u8], seq: u32) -> Option<io::Result<()>> {
+        super::ack(buf, seq)
+    }
+
+    pub fn link(m: &[u8]) -> Option<LinkInfo> {
+        super::parse_link(m)
+    }
+
+    pub fn addr(m: &[u8]) -> Option<(u32, Ipv4Addr, u8)> {
+        super::parse_addr(m)
+    }
+
+    pub fn route(m: &[u8]) -> Option<RouteInfo> {
+        super::parse_route(m)
+    }
+}
+
 impl Netlink {
     /// A socket on the calling thread's network namespace.
     pub fn open() -> io::Result<Netlink> {
@@ -320,30 +483,8 @@ impl Netlink {
         let seq = self.send(msg)?;
         loop {
             let n = self.recv()?;
-            let mut off = 0;
-            while off + NLMSG_HDRLEN <= n {
-                let h = &self.buf[off..n];
-                let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                let ty = u16::from_ne_bytes([h[4], h[5]]);
-                let mseq = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
-                if len < NLMSG_HDRLEN || len > h.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated netlink message",
-                    ));
-                }
-                if mseq == seq && ty == NLMSG_ERROR {
-                    let code = h
-                        .get(16..20)
-                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .unwrap_or(0);
-                    return if code == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::from_raw_os_error(-code))
-                    };
-                }
-                off += (len + 3) & !3;
+            if let Some(r) = ack(&self.buf[..n], seq) {
+                return r;
             }
         }
     }
@@ -354,39 +495,8 @@ impl Netlink {
         let mut out = Vec::new();
         loop {
             let n = self.recv()?;
-            let mut off = 0;
-            while off + NLMSG_HDRLEN <= n {
-                let h = &self.buf[off..n];
-                let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                let ty = u16::from_ne_bytes([h[4], h[5]]);
-                let flags = u16::from_ne_bytes([h[6], h[7]]);
-                let mseq = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
-                if len < NLMSG_HDRLEN || len > h.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated netlink message",
-                    ));
-                }
-                if mseq == seq {
-                    match ty {
-                        NLMSG_DONE => return Ok(out),
-                        NLMSG_ERROR => {
-                            let code = h
-                                .get(16..20)
-                                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                                .unwrap_or(0);
-                            if code != 0 {
-                                return Err(io::Error::from_raw_os_error(-code));
-                            }
-                            return Ok(out);
-                        }
-                        _ => out.push(h[NLMSG_HDRLEN..len].to_vec()),
-                    }
-                    if flags & NLM_F_MULTI == 0 {
-                        return Ok(out);
-                    }
-                }
-                off += (len + 3) & !3;
+            if dump_replies(&self.buf[..n], seq, &mut out)? {
+                return Ok(out);
             }
         }
     }
@@ -540,63 +650,18 @@ impl Netlink {
     pub fn addrs(&mut self) -> io::Result<Vec<(u32, Ipv4Addr, u8)>> {
         let mut m = Msg::new(RTM_GETADDR, NLM_F_DUMP);
         m.raw(&[libc::AF_INET as u8, 0, 0, 0, 0, 0, 0, 0]);
-        let mut out = Vec::new();
-        for msg in self.dump(m)? {
-            if msg.len() < 8 || msg[0] != libc::AF_INET as u8 {
-                continue;
-            }
-            let prefix = msg[1];
-            let index = u32::from_ne_bytes([msg[4], msg[5], msg[6], msg[7]]);
-            let mut addr = None;
-            for (ty, p) in attrs(&msg[8..]) {
-                match ty {
-                    IFA_LOCAL => addr = ipv4_of(p),
-                    IFA_ADDRESS if addr.is_none() => addr = ipv4_of(p),
-                    _ => {}
-                }
-            }
-            if let Some(a) = addr {
-                out.push((index, a, prefix));
-            }
-        }
-        Ok(out)
+        Ok(self.dump(m)?.iter().filter_map(|m| parse_addr(m)).collect())
     }
 
     /// Every IPv4 unicast route outside the `local` table.
     pub fn routes(&mut self) -> io::Result<Vec<RouteInfo>> {
         let mut m = Msg::new(RTM_GETROUTE, NLM_F_DUMP);
         m.raw(&[libc::AF_INET as u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        let mut out = Vec::new();
-        for msg in self.dump(m)? {
-            if msg.len() < 12 || msg[0] != libc::AF_INET as u8 {
-                continue;
-            }
-            let dst_len = msg[1];
-            let mut table = msg[4] as u32;
-            let rtype = msg[7];
-            let mut r = RouteInfo {
-                dst: Ipv4Addr::UNSPECIFIED,
-                dst_len,
-                oif: None,
-                gateway: None,
-                table,
-            };
-            for (ty, p) in attrs(&msg[12..]) {
-                match ty {
-                    RTA_DST => r.dst = ipv4_of(p).unwrap_or(Ipv4Addr::UNSPECIFIED),
-                    RTA_OIF => r.oif = u32_of(p),
-                    RTA_GATEWAY => r.gateway = ipv4_of(p),
-                    RTA_TABLE => table = u32_of(p).unwrap_or(table),
-                    _ => {}
-                }
-            }
-            r.table = table;
-            if table == RT_TABLE_LOCAL as u32 || rtype != RTN_UNICAST {
-                continue;
-            }
-            out.push(r);
-        }
-        Ok(out)
+        Ok(self
+            .dump(m)?
+            .iter()
+            .filter_map(|m| parse_route(m))
+            .collect())
     }
 
     /// Adds the default route via `gateway` out of link `oif` in the main table.
@@ -650,4 +715,80 @@ pub(crate) fn in_netns_thread<T: Send>(
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(len: u32, ty: u16, flags: u16, seq: u32) -> Vec<u8> {
+        let mut v = len.to_ne_bytes().to_vec();
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(&flags.to_ne_bytes());
+        v.extend_from_slice(&seq.to_ne_bytes());
+        v.extend_from_slice(&0u32.to_ne_bytes());
+        v
+    }
+
+    fn error(seq: u32, code: i32) -> Vec<u8> {
+        let mut v = header(20, NLMSG_ERROR, 0, seq);
+        v.extend_from_slice(&code.to_ne_bytes());
+        v
+    }
+
+    #[test]
+    fn a_dump_collects_its_own_messages_until_done() {
+        let mut m = Msg::new(RTM_NEWLINK, 0).ifinfo(0, 7, IFF_UP, 0);
+        m.attr_str(IFLA_IFNAME, "br0");
+        m.attr_u32(IFLA_MTU, 1500);
+        let at = m.nest(IFLA_LINKINFO);
+        m.attr_str(IFLA_INFO_KIND, "bridge");
+        m.end(at);
+        let len = m.buf.len() as u32;
+        m.buf[..4].copy_from_slice(&len.to_ne_bytes());
+        m.buf[6..8].copy_from_slice(&NLM_F_MULTI.to_ne_bytes());
+        m.buf[8..12].copy_from_slice(&9u32.to_ne_bytes());
+        let mut buf = m.buf.clone();
+        buf.extend(header(16, NLMSG_DONE, NLM_F_MULTI, 8)); // another dump's: skipped
+        let (out, done) = fuzzing::dump_replies(&buf, 9).unwrap();
+        assert!(!done);
+        let link = fuzzing::link(&out[0]).unwrap();
+        assert_eq!(
+            (
+                link.index,
+                link.name.as_str(),
+                link.mtu,
+                link.kind.as_deref(),
+                link.up
+            ),
+            (7, "br0", 1500, Some("bridge"), true)
+        );
+        assert!(
+            fuzzing::dump_replies(&header(16, NLMSG_DONE, 0, 9), 9)
+                .unwrap()
+                .1
+        );
+        // A length past the datagram is an error, not a read past it.
+        assert!(fuzzing::dump_replies(&header(400, 16, 0, 9), 9).is_err());
+        assert!(fuzzing::dump_replies(&header(3, 16, 0, 9), 9).is_err());
+    }
+
+    /// Found writing the fuzz target `netlink_replies`: an error message's code was
+    /// negated as it came, so `i32::MIN` overflowed (a panic in debug builds) and a
+    /// positive code became a negative errno.
+    #[test]
+    fn error_codes_the_kernel_never_sends_are_invalid_data() {
+        assert!(fuzzing::ack(&error(3, 0), 3).unwrap().is_ok());
+        let e = fuzzing::ack(&error(3, -libc::EEXIST), 3)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        for code in [i32::MIN, 5, -4096] {
+            let e = fuzzing::ack(&error(3, code), 3).unwrap().unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{code}");
+            let e = fuzzing::dump_replies(&error(3, code), 3).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{code}");
+        }
+        assert!(fuzzing::ack(&error(4, -1), 3).is_none());
+    }
 }

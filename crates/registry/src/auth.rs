@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -235,8 +236,9 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
         }
         let scheme = token(&mut i);
         if scheme.is_empty() {
-            // garbage: skip a byte and try again
-            i += 1;
+            // Garbage: skip a character (not a byte: the next token would start inside a
+            // multibyte one, and slicing there panics) and try again.
+            i += header[i..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
         let mut ch = Challenge {
@@ -279,7 +281,9 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
                     v.push(b[i]);
                     i += 1;
                 }
-                i += 1; // closing quote (or end)
+                // The closing quote; at the end of an unterminated value, stay at the end
+                // (one past it, the next token's slice would panic).
+                i = (i + 1).min(b.len());
                 String::from_utf8_lossy(&v).into_owned()
             } else {
                 // unquoted: lenient, up to the next separator (URLs have ':' and '/')
@@ -317,7 +321,7 @@ pub fn push_scope(repository: &str) -> String {
 
 /// A token server's answer.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct TokenResponse {
+pub struct TokenResponse {
     #[serde(default)]
     pub token: String,
     #[serde(default)]
@@ -329,6 +333,16 @@ pub(crate) struct TokenResponse {
 }
 
 impl TokenResponse {
+    /// Parses a token server's JSON answer; one without a token is refused.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<TokenResponse, String> {
+        let t: TokenResponse =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid answer: {e}"))?;
+        if t.bearer().is_empty() {
+            return Err("answer has no token".into());
+        }
+        Ok(t)
+    }
+
     pub fn bearer(&self) -> &str {
         if self.token.is_empty() {
             &self.access_token
@@ -336,7 +350,27 @@ impl TokenResponse {
             &self.token
         }
     }
+
+    /// How long to reuse the token: the server's `expires_in` (60 s when it gives none, a
+    /// day at most, whatever it says), less a little so it is renewed before the deadline.
+    pub fn reuse_for(&self) -> Duration {
+        let life = self
+            .expires_in
+            .filter(|s| *s > 0)
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+            .min(MAX_TOKEN_LIFETIME);
+        Duration::from_secs(life).saturating_sub(Duration::from_secs(life.min(60) / 6))
+    }
+
+    /// When a token fetched at `now` is renewed.
+    pub fn expires_at(&self, now: Instant) -> Instant {
+        now + self.reuse_for()
+    }
 }
+
+/// The longest a token is reused, whatever its server says (a larger `expires_in`, up to
+/// `u64::MAX`, would overflow the clock).
+pub const MAX_TOKEN_LIFETIME: u64 = 24 * 3600;
 
 /// Token lifetime when the server gives none (the spec's default).
 pub(crate) const DEFAULT_TOKEN_LIFETIME: u64 = 60;
@@ -436,5 +470,41 @@ mod tests {
         let e = encode_auth_field("u", "p:w");
         assert_eq!(decode_auth_field(&e), Some(("u".into(), "p:w".into())));
         assert_eq!(decode_auth_field("bm9jb2xvbg=="), None); // "nocolon"
+    }
+
+    /// Found by fuzzing (`registry_auth`): a character that is not a token,
+    /// made of several bytes, was skipped one byte at a time, and the next token was sliced
+    /// inside it.
+    #[test]
+    fn a_challenge_with_a_multibyte_character_is_no_panic() {
+        let header = std::str::from_utf8(b"\xc3\xa9 Bearer realm=\"r\"").unwrap();
+        let c = parse_challenges(header);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].param("realm"), Some("r"));
+        assert!(parse_challenges("\u{1f600}").is_empty());
+    }
+
+    /// Found writing the fuzz target `registry_auth`: after an unterminated quoted value
+    /// the position was one past the end, and the next token sliced out of range.
+    #[test]
+    fn an_unterminated_quoted_value_is_no_panic() {
+        let c = parse_challenges(r#"Bearer realm="https://t.example/token"#);
+        assert_eq!(c[0].param("realm"), Some("https://t.example/token"));
+        let c = parse_challenges(r#"Bearer realm="a\"#);
+        assert_eq!(c[0].param("realm"), Some("a\\"));
+    }
+
+    /// Found writing the fuzz target `registry_auth`: a token server's `expires_in` near `u64::MAX` overflowed the
+    /// clock (`Instant + Duration` panics).
+    #[test]
+    fn a_token_that_never_expires_is_reused_for_a_day_at_most() {
+        let t =
+            TokenResponse::parse(br#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
+        assert!(t.reuse_for() <= Duration::from_secs(MAX_TOKEN_LIFETIME));
+        let now = Instant::now();
+        assert!(t.expires_at(now) > now);
+        let t = TokenResponse::parse(br#"{"access_token":"a"}"#).unwrap();
+        assert_eq!(t.reuse_for(), Duration::from_secs(50));
+        assert!(TokenResponse::parse(br#"{"expires_in":3}"#).is_err());
     }
 }

@@ -477,23 +477,10 @@ impl Client {
             });
         }
         let bytes = read_limited(resp, 1 << 20, &ep.registry, "token").await?;
-        let t: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Token {
-                realm: realm.clone(),
-                reason: format!("invalid answer: {e}"),
-            })?;
-        if t.bearer().is_empty() {
-            return Err(RegistryError::Token {
-                realm,
-                reason: "answer has no token".into(),
-            });
-        }
-        let life = t
-            .expires_in
-            .filter(|s| *s > 0)
-            .unwrap_or(auth::DEFAULT_TOKEN_LIFETIME);
-        // Renew a little before the server's deadline.
-        let life = Duration::from_secs(life).saturating_sub(Duration::from_secs(life.min(60) / 6));
+        let t = TokenResponse::parse(&bytes).map_err(|reason| RegistryError::Token {
+            realm: realm.clone(),
+            reason,
+        })?;
         self.inner
             .tokens
             .lock()
@@ -502,7 +489,7 @@ impl Client {
                 key,
                 CachedToken {
                     token: t.bearer().to_string(),
-                    expires: Instant::now() + life,
+                    expires: t.expires_at(Instant::now()),
                 },
             );
         Ok(t)

@@ -77,31 +77,17 @@ impl Runtime {
         let bundle =
             std::fs::canonicalize(bundle).ctx(|| format!("bundle {}", bundle.display()))?;
         let spec = Spec::load(&bundle.join("config.json"))?;
-        let process = spec
-            .process
-            .as_ref()
-            .ok_or_else(|| field("process", "missing: the config must say what to run"))?;
-        if process.args.is_empty() {
-            return Err(field("process.args", "empty: nothing to run"));
-        }
-        let rootfs = rootfs::validate(&spec, &bundle)?;
+        let Checked {
+            process,
+            rootfs,
+            plan,
+            caps,
+            rlimits,
+            seccomp,
+        } = check(&spec, &bundle, |profile| {
+            berth_seccomp::compile_cached(profile, &self.seccomp_cache)
+        })?;
         let linux = spec.linux();
-        let plan = Plan::from_spec(linux)?;
-        validate_namespaced(&spec, &plan)?;
-        let caps = Caps::from_spec(process.capabilities.as_ref(), "process.capabilities")?;
-        let rlimits = rlimits::parse(&process.rlimits, "process")?;
-        let seccomp = self.compile_seccomp(&spec)?;
-        if seccomp.as_ref().is_some_and(|p| p.needs_listener())
-            && linux
-                .seccomp
-                .as_ref()
-                .is_some_and(|s| s.listener_path.is_none())
-        {
-            return Err(field(
-                "linux.seccomp.listenerPath",
-                "SCMP_ACT_NOTIFY needs a listener to send the notify fd to",
-            ));
-        }
         let seccomp_socket = connect_listener(&spec)?;
 
         let cgroups_path = linux.cgroups_path.clone().unwrap_or_else(|| id.to_string());
@@ -541,6 +527,80 @@ pub fn wait_pidfd(fd: &OwnedFd, timeout: Duration) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// What [`check`] makes of a config.
+struct Checked<'a> {
+    process: &'a Process,
+    rootfs: PathBuf,
+    plan: Plan,
+    caps: Caps,
+    rlimits: Vec<(libc::c_int, u64, u64)>,
+    seccomp: Option<berth_seccomp::Program>,
+}
+
+/// Checks a parsed config against its bundle before anything is made, naming the field
+/// that is wrong: process, root and mounts, namespaces (opening those to join), what needs
+/// which namespace, capabilities, rlimits and the seccomp profile (compiled by `compile`).
+fn check<'a>(
+    spec: &'a Spec,
+    bundle: &Path,
+    compile: impl FnOnce(
+        &berth_spec::Seccomp,
+    ) -> std::result::Result<berth_seccomp::Program, berth_seccomp::Error>,
+) -> Result<Checked<'a>> {
+    let process = spec
+        .process
+        .as_ref()
+        .ok_or_else(|| field("process", "missing: the config must say what to run"))?;
+    if process.args.is_empty() {
+        return Err(field("process.args", "empty: nothing to run"));
+    }
+    let rootfs = rootfs::validate(spec, bundle)?;
+    let linux = spec.linux();
+    let plan = Plan::from_spec(linux)?;
+    validate_namespaced(spec, &plan)?;
+    let caps = Caps::from_spec(process.capabilities.as_ref(), "process.capabilities")?;
+    let rlimits = rlimits::parse(&process.rlimits, "process")?;
+    let seccomp = match &linux.seccomp {
+        None => None,
+        Some(profile) => Some(compile(profile)?),
+    };
+    if seccomp.as_ref().is_some_and(|p| p.needs_listener())
+        && linux
+            .seccomp
+            .as_ref()
+            .is_some_and(|s| s.listener_path.is_none())
+    {
+        return Err(field(
+            "linux.seccomp.listenerPath",
+            "SCMP_ACT_NOTIFY needs a listener to send the notify fd to",
+        ));
+    }
+    Ok(Checked {
+        process,
+        rootfs,
+        plan,
+        caps,
+        rlimits,
+        seccomp,
+    })
+}
+
+/// A `config.json` as `create` reads and checks it, against the bundle `bundle`, making
+/// nothing: for the fuzz target in `fuzz/` (not an interface). Namespaces to join are
+/// opened, so a config naming paths that block on open (a FIFO) blocks here too.
+#[doc(hidden)]
+pub fn check_config(bytes: &[u8], bundle: &Path) -> Result<Spec> {
+    let spec = Spec::from_slice(bytes).map_err(|(field, message)| {
+        Error::Spec(berth_spec::Error::Parse {
+            path: bundle.join("config.json"),
+            field,
+            message,
+        })
+    })?;
+    check(&spec, bundle, berth_seccomp::compile)?;
+    Ok(spec)
 }
 
 /// Things the kernel would refuse later with a vague errno: say which field is wrong now.

@@ -30,7 +30,7 @@ mod sys;
 pub mod util;
 
 pub use console::set_size as set_console_size;
-pub use container::{Created, ExecOptions, Runtime, wait_pidfd};
+pub use container::{Created, ExecOptions, Runtime, check_config, wait_pidfd};
 pub use error::{Error, Result, chain};
 pub use process::sync::Channel;
 pub use process::{CreateOptions, Spawned};

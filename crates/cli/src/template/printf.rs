@@ -26,21 +26,29 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             }
             chars.next();
         }
-        let mut width: Option<usize> = None;
+        let width: Option<usize>;
         if chars.peek() == Some(&'*') {
             chars.next();
-            width = args
+            let w = args
                 .get(argi)
                 .and_then(Value::as_i64)
                 .map(|w| w.max(0) as usize);
+            width = match w {
+                Some(w) if w > TOO_LARGE => {
+                    out.push_str("%!(BADWIDTH)");
+                    None
+                }
+                w => w,
+            };
             argi += 1;
         } else {
-            let mut w = String::new();
-            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                w.push(d);
-                chars.next();
+            match number(&mut chars) {
+                Ok(w) => width = w,
+                Err(()) => {
+                    out.push_str("%!(NOVERB)");
+                    break;
+                }
             }
-            width = w.parse().ok().or(width);
         }
         let mut prec: Option<usize> = None;
         if chars.peek() == Some(&'.') {
@@ -51,14 +59,19 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                     .get(argi)
                     .and_then(Value::as_i64)
                     .map(|w| w.max(0) as usize);
+                if prec.is_some_and(|p| p > TOO_LARGE) {
+                    out.push_str("%!(BADPREC)");
+                    prec = None;
+                }
                 argi += 1;
             } else {
-                let mut p = String::new();
-                while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                    p.push(d);
-                    chars.next();
+                match number(&mut chars) {
+                    Ok(p) => prec = Some(p.unwrap_or(0)),
+                    Err(()) => {
+                        out.push_str("%!(NOVERB)");
+                        break;
+                    }
                 }
-                prec = Some(p.parse().unwrap_or(0));
             }
         }
         let Some(verb) = chars.next() else {
@@ -197,6 +210,25 @@ fn fix_exp(s: &str) -> String {
     }
 }
 
+/// The largest width or precision, as Go's `fmt` (whose `tooLarge` is 1e6): a larger one
+/// would have the output padded to any size the template asks for.
+const TOO_LARGE: usize = 1_000_000;
+
+/// A width or precision in the format: `None` without digits; `Err` when it is too large
+/// (Go then takes the rest of the format as part of it and prints `%!(NOVERB)`).
+fn number(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Option<usize>, ()> {
+    let mut n: Option<usize> = None;
+    while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+        if n.is_some_and(|n| n > TOO_LARGE) {
+            chars.for_each(drop);
+            return Err(());
+        }
+        n = Some(n.unwrap_or(0) * 10 + d as usize);
+        chars.next();
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +260,27 @@ mod tests {
         assert_eq!(s("a", vec![Value::Int(1)]), "a%!(EXTRA int=1)");
         assert_eq!(s("%.3s", vec![Value::str("abcdef")]), "abc");
         assert_eq!(s("%d", vec![Value::str("x")]), "%!d(string=x)");
+    }
+
+    /// Found by fuzzing (`go_template`): `{{printf "%5000000000s" .Id}}` padded to 5 GB.
+    /// Widths and precisions over 1e6 are refused as Go's `fmt` refuses them.
+    #[test]
+    fn a_huge_width_or_precision_is_refused_as_go_does() {
+        let s = |f: &str, a: Vec<Value>| sprintf(f, &a);
+        // Go takes the rest of the format into the number: no verb, an unused operand.
+        assert_eq!(
+            s("a%5000000000sb", vec![Value::str("x")]),
+            "a%!(NOVERB)%!(EXTRA string=x)"
+        );
+        assert_eq!(s("%.5000000000f", vec![]), "%!(NOVERB)");
+        assert_eq!(
+            s("%*d", vec![Value::Int(5_000_000_000), Value::Int(1)]),
+            "%!(BADWIDTH)1"
+        );
+        assert_eq!(
+            s("%.*d|", vec![Value::Int(2_000_000), Value::Int(1)]),
+            "%!(BADPREC)1|"
+        );
+        assert_eq!(s("%1000000d|", vec![Value::Int(1)]).len(), 1_000_001);
     }
 }

@@ -20,6 +20,8 @@ const FLAG_TC: u16 = 0x0200;
 const FLAG_RD: u16 = 0x0100;
 const FLAG_RA: u16 = 0x0080;
 const OPCODE_MASK: u16 = 0x7800;
+/// The fixed header before the first question.
+const HEADER_LEN: usize = 12;
 
 /// Why a message could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,20 +73,28 @@ fn u16_at(b: &[u8], at: usize) -> Result<u16, DnsError> {
 }
 
 /// Reads a (possibly compressed) name at `at`; returns it and the offset just after it.
+///
+/// A compression pointer must point back before the part of the name read so far, and past
+/// the header (RFC 1035 4.1.4: to a prior occurrence): so pointers cannot loop, and a name
+/// reads the same wherever its message's bytes are copied with the question first (as an
+/// answer copies the question). A label must be UTF-8 without a `.`, so the name, written
+/// again, is the same labels; the whole name is at most 255 bytes on the wire.
 fn read_name(b: &[u8], mut at: usize) -> Result<(String, usize), DnsError> {
     let mut labels: Vec<String> = Vec::new();
     let mut end = None;
-    let mut jumps = 0;
+    // Where the part being read starts: a pointer must point before it.
+    let mut limit = at;
+    let mut wire = 1;
     loop {
         let len = *b.get(at).ok_or(DnsError::Truncated)? as usize;
         if len & 0xC0 == 0xC0 {
             let ptr = (u16_at(b, at)? & 0x3FFF) as usize;
             end.get_or_insert(at + 2);
-            jumps += 1;
-            if jumps > 16 || ptr >= b.len() {
+            if ptr < HEADER_LEN || ptr >= limit {
                 return Err(DnsError::BadName);
             }
             at = ptr;
+            limit = ptr;
             continue;
         }
         if len & 0xC0 != 0 {
@@ -92,14 +102,15 @@ fn read_name(b: &[u8], mut at: usize) -> Result<(String, usize), DnsError> {
         }
         if len == 0 {
             let end = end.unwrap_or(at + 1);
-            let name = labels.join(".");
-            if name.len() > 253 {
-                return Err(DnsError::BadName);
-            }
-            return Ok((name, end));
+            return Ok((labels.join("."), end));
         }
         let label = b.get(at + 1..at + 1 + len).ok_or(DnsError::Truncated)?;
-        labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+        wire += 1 + len;
+        if wire > 255 || label.contains(&b'.') {
+            return Err(DnsError::BadName);
+        }
+        let label = std::str::from_utf8(label).map_err(|_| DnsError::BadName)?;
+        labels.push(label.to_ascii_lowercase());
         at += 1 + len;
     }
 }
@@ -130,7 +141,7 @@ pub fn parse_question(b: &[u8]) -> Result<Question, DnsError> {
     if u16_at(b, 4)? == 0 {
         return Err(DnsError::NoQuestion);
     }
-    let (name, at) = read_name(b, 12)?;
+    let (name, at) = read_name(b, HEADER_LEN)?;
     let qtype = u16_at(b, at)?;
     let qclass = u16_at(b, at + 2)?;
     Ok(Question {
@@ -173,11 +184,15 @@ pub fn build_response(
         flags |= FLAG_AA;
     }
     out.extend_from_slice(&flags.to_be_bytes());
-    let question = raw.get(12..q.end).unwrap_or(&[]);
+    let question = raw.get(HEADER_LEN..q.end).unwrap_or(&[]);
     let qd: u16 = if question.is_empty() { 0 } else { 1 };
     out.extend_from_slice(&qd.to_be_bytes());
     let mut records = Vec::new();
+    let mut written: u16 = 0;
     for a in answers {
+        if written == u16::MAX {
+            break;
+        }
         let (ty, data) = match a {
             Rdata::A(ip) => (TYPE_A, ip.octets().to_vec()),
             Rdata::Ptr(name) => {
@@ -195,15 +210,10 @@ pub fn build_response(
         records.extend_from_slice(&ttl.to_be_bytes());
         records.extend_from_slice(&(data.len() as u16).to_be_bytes());
         records.extend_from_slice(&data);
+        written += 1;
     }
-    let an = if question.is_empty() {
-        0
-    } else {
-        answers
-            .iter()
-            .filter(|a| !matches!(a, Rdata::Other(_)))
-            .count() as u16
-    };
+    // The records written: an answer that cannot be (a PTR name too long) is not counted.
+    let an = if question.is_empty() { 0 } else { written };
     out.extend_from_slice(&an.to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(question);
@@ -229,7 +239,7 @@ pub fn parse_response(b: &[u8]) -> Result<Response, DnsError> {
     let flags = u16_at(b, 2)?;
     let qd = u16_at(b, 4)?;
     let an = u16_at(b, 6)?;
-    let mut at = 12;
+    let mut at = HEADER_LEN;
     for _ in 0..qd {
         let (_, next) = read_name(b, at)?;
         at = next + 4;
@@ -243,7 +253,13 @@ pub fn parse_response(b: &[u8]) -> Result<Response, DnsError> {
         let data = b.get(data_at..data_at + rdlen).ok_or(DnsError::Truncated)?;
         let rd = match ty {
             TYPE_A if rdlen == 4 => Rdata::A(Ipv4Addr::new(data[0], data[1], data[2], data[3])),
-            TYPE_PTR => Rdata::Ptr(read_name(b, data_at)?.0),
+            TYPE_PTR => {
+                let (name, end) = read_name(b, data_at)?;
+                if end > data_at + rdlen {
+                    return Err(DnsError::BadName);
+                }
+                Rdata::Ptr(name)
+            }
             other => Rdata::Other(other),
         };
         answers.push((name, rd));
@@ -344,5 +360,56 @@ mod tests {
         let e = error_header(&[0xAB, 0xCD, 1], RCODE_FORMERR);
         assert_eq!(&e[..2], &[0xAB, 0xCD]);
         assert_eq!(parse_response(&e).unwrap().rcode, RCODE_FORMERR);
+    }
+
+    /// Found writing the fuzz target `dns_message` (its round trip): a question whose name is
+    /// a pointer forward, to labels after the question, was read; the answer copies the
+    /// question and puts its records after it, so the pointer then led into the records
+    /// and the answer could not be read back (nor by the client).
+    #[test]
+    fn a_pointer_forward_or_into_the_header_is_a_bad_name() {
+        let mut forward = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        forward.extend_from_slice(&[0xC0, 18, 0, 1, 0, 1, 3, b'w', b'e', b'b', 0]);
+        assert_eq!(parse_question(&forward), Err(DnsError::BadName));
+        let mut header = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        header.extend_from_slice(&[0xC0, 4, 0, 1, 0, 1]);
+        assert_eq!(parse_question(&header), Err(DnsError::BadName));
+        // Into its own labels: a loop.
+        let mut own = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        own.extend_from_slice(&[1, b'a', 0xC0, 12, 0, 1, 0, 1]);
+        assert_eq!(parse_question(&own), Err(DnsError::BadName));
+        // Backward, to a name before: what servers send, still read.
+        let raw = build_query(3, "web.example", TYPE_A).unwrap();
+        let q = parse_question(&raw).unwrap();
+        let resp = build_response(&q, &raw, 0, &[Rdata::Ptr("db".into())], 1, true);
+        assert_eq!(parse_response(&resp).unwrap().answers[0].0, "web.example");
+    }
+
+    /// Found writing the fuzz target `dns_message`: a label holding a `.` (or bytes that are
+    /// not UTF-8) was read into a name that, written again, is other labels.
+    #[test]
+    fn a_label_that_cannot_be_written_back_is_a_bad_name() {
+        let mut dot = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        dot.extend_from_slice(&[3, b'a', b'.', b'b', 0, 0, 1, 0, 1]);
+        assert_eq!(parse_question(&dot), Err(DnsError::BadName));
+        let mut bin = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        bin.extend_from_slice(&[2, 0xff, 0xfe, 0, 0, 1, 0, 1]);
+        assert_eq!(parse_question(&bin), Err(DnsError::BadName));
+    }
+
+    /// Found writing the fuzz target `dns_message`: an answer that cannot be encoded (a PTR
+    /// name over 253 bytes) was left out of the records but counted in ANCOUNT, so the
+    /// answer read as truncated.
+    #[test]
+    fn answers_left_out_are_not_counted() {
+        let raw = build_query(5, "x", TYPE_A).unwrap();
+        let q = parse_question(&raw).unwrap();
+        let answers = [
+            Rdata::Ptr("a".repeat(300)),
+            Rdata::A(Ipv4Addr::new(10, 0, 0, 1)),
+        ];
+        let resp = build_response(&q, &raw, 0, &answers, 1, true);
+        let r = parse_response(&resp).unwrap();
+        assert_eq!(r.answers, vec![("x".to_string(), answers[1].clone())]);
     }
 }
